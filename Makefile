@@ -63,12 +63,14 @@ unit: setup
 	$(BIN)/python -m pytest -q tests/unit
 
 # ansible-test needs the collection under ansible_collections/<ns>/<name>: run it from a copy.
+PIP_BOOTSTRAP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
 sanity: setup
+	@mkdir -p $(dir $(PIP_BOOTSTRAP)) && cp tests/sanity/get_pip.py $(PIP_BOOTSTRAP)
 	@rm -rf .cache/sanity && mkdir -p .cache/sanity/ansible_collections/lxstack
 	rsync -a --exclude .venv --exclude .cache --exclude collections --exclude .stamps \
 	  --exclude .git ./ .cache/sanity/ansible_collections/lxstack/openstack/
 	cd .cache/sanity/ansible_collections/lxstack/openstack && git init -q . && git add -A \
-	  && $(BIN)/ansible-test sanity --python 3.11 --color no --requirements -v
+	  && $(BIN)/ansible-test sanity --python 3.11 --color no --requirements
 
 molecule: setup
 	@for s in $(SCENARIOS); do [ -d molecule/$$s ] || continue; \
