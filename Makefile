@@ -10,7 +10,7 @@ BIN        := $(CURDIR)/$(VENV)/bin
 STAMPS     := .stamps
 # Debian's interpreter: present on every Debian host, unlike a pyenv or a custom build.
 SYSTEM_PY  ?= /usr/bin/python3
-APT_PACKAGES := lxc debootstrap python3-lxc python3-venv python3-dev dnsmasq-base nftables \
+APT_PACKAGES := lxc debootstrap python3-lxc python3-venv python3-dev dnsmasq-base nftables openssh-server \
                 iproute2 rsync openssh-client git gcc make
 COLLECTION_LINK := collections/ansible_collections/lxstack/openstack
 # Tests read OpenStack's upper-constraints from here (CI cannot reach releases.openstack.org).
@@ -19,12 +19,12 @@ SCENARIOS  ?= default
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup aio test lint unit sanity molecule bench clean
+.PHONY: help setup aio test lint unit sanity lxc molecule bench clean
 
 help:
 	@echo "make aio    set up and deploy an all-in-one cloud"
 	@echo "make test   set up and run every test (lint, sanity, unit, molecule)"
-	@echo "make setup | lint | unit | sanity | molecule | bench | clean"
+	@echo "make setup | lint | unit | sanity | lxc | molecule | bench | clean"
 
 setup: $(STAMPS)/apt $(STAMPS)/venv $(COLLECTION_LINK)
 
@@ -53,7 +53,7 @@ aio: setup
 	@echo "make aio: the all-in-one deploy is not yet available (it lands with the AIO issue)."
 	@echo "Set-up is done: .venv, host packages and the collection link are in place."
 
-test: setup lint sanity unit molecule
+test: setup lint sanity unit lxc molecule
 
 lint: setup
 	$(BIN)/ruff check plugins tests bench
@@ -61,6 +61,10 @@ lint: setup
 
 unit: setup
 	$(BIN)/python -m pytest -q tests/unit
+
+# The module and the connection plugin against real containers on this machine (lxut-*).
+lxc: setup
+	$(BIN)/python -m pytest -q tests/plugins_lxc
 
 # ansible-test needs the collection under ansible_collections/<ns>/<name>: run it from a copy.
 PIP_BOOTSTRAP := $(HOME)/.ansible/test/cache/get_pip_24_2.py

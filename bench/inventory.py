@@ -1,5 +1,5 @@
 # Copyright (c) lxstack contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark of the topology inventory plugin.
 
 For synthetic topologies of 10, 100, 1 000 and 10 000 hosts (3 infra hosts, the rest compute)

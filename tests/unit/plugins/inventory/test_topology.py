@@ -1,5 +1,5 @@
 # Copyright (c) lxstack contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The topology inventory plugin, loaded through Ansible's own plugin loader and InventoryManager."""
 
 import copy
