@@ -123,7 +123,7 @@ EXAMPLES = r"""
       - {key: lxc.net.0.hwaddr, value: "02:00:0a:00:00:11"}
       - {key: lxc.net.0.ipv4.address, value: 10.0.0.17/24}
       - {key: lxc.net.0.flags, value: up}
-      - {key: lxc.mount.entry, value: /var/log/lxstack/infra1-keystone var/log/keystone none bind,create=dir 0 0}
+      - {key: lxc.mount.entry, value: "/var/log/lxstack/infra1-keystone var/log/keystone none bind,create=dir 0 0"}
       - {key: lxc.cgroup2.memory.max, value: 2G}
       - {key: lxc.start.auto, value: true}
 
