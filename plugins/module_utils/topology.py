@@ -64,6 +64,9 @@ CATALOG = (
 # Known settings: name -> (default, allowed values or None for any string).
 KNOWN_SETTINGS = {
     "container_distro": ("trixie", ("bookworm", "trixie")),
+    # where each release's upper-constraints come from: a URL or a file on the deploy host;
+    # empty means the official https://releases.openstack.org/constraints/upper/<release>
+    "upper_constraints": ("", None),
 }
 
 # Variables the plugin sets itself; topology `vars:` may not override them.

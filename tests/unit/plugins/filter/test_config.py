@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT / "collections"))
 from ansible.errors import AnsibleFilterError  # noqa: E402
 from ansible_collections.lxstack.openstack.plugins.filter import config  # noqa: E402
 
+LOCAL_INVENTORY = "localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable
 PLAYBOOK_CLI = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
 CASES = yaml.safe_load(pathlib.Path(__file__).with_suffix(".yaml").read_text())
 
@@ -96,8 +97,10 @@ def test_merge_then_render_through_ansible(tmp_path):
             ]
         )
     )
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(LOCAL_INVENTORY)
     run = subprocess.run(
-        [PLAYBOOK_CLI, "-i", "localhost,", "-c", "local", str(playbook)],
+        [PLAYBOOK_CLI, "-i", str(inventory), str(playbook)],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -190,9 +190,11 @@ def test_verbose_playbook_output_holds_no_value(tmp_path):
     ]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     cli = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
     for _attempt in range(2):
         out = subprocess.run(
-            [cli, "-vvv", "--diff", "-i", "localhost,", "-c", "local", str(tmp_path / "play.yml")],
+            [cli, "-vvv", "--diff", "-i", str(inventory), str(tmp_path / "play.yml")],
             capture_output=True,
             text=True,
             cwd=ROOT,
