@@ -18,12 +18,24 @@ Rules, written once here:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 
 
 class ConfigRenderError(ValueError):
     """Raised on data that cannot be rendered (the filter turns it into AnsibleFilterError)."""
+
+
+def _plain(value):
+    """A plain copy of nested mappings and lists; leaves are shared, never deep-copied.
+
+    Ansible hands filters lazily templated containers whose values cannot be
+    deep-copied; iterating them yields the templated values.
+    """
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def deep_merge(base, override):
@@ -32,7 +44,7 @@ def deep_merge(base, override):
         raise ConfigRenderError(
             "deep_merge needs two mappings, got %s and %s" % (type(base).__name__, type(override).__name__)
         )
-    result = {key: copy.deepcopy(value) for key, value in base.items()}
+    result = _plain(base)
     for key, value in override.items():
         if value is None:
             result.pop(key, None)
@@ -41,7 +53,7 @@ def deep_merge(base, override):
         elif isinstance(value, Mapping):
             result[key] = deep_merge({}, value)
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = _plain(value)
     return result
 
 

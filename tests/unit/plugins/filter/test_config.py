@@ -79,8 +79,10 @@ def test_merge_then_render_through_ansible(tmp_path):
                     "hosts": "localhost",
                     "gather_facts": False,
                     "vars": {
-                        "conf": {"DEFAULT": {"debug": False}, "cache": {"enabled": True}},
-                        "overrides": {"DEFAULT": {"debug": True}, "cache": None},
+                        # templated values arrive as lazy containers that cannot be deep-copied
+                        "bind": "{{ ['10.0.0.5'] | map('trim') | first }}",
+                        "conf": {"DEFAULT": {"debug": False, "bind_host": "{{ bind }}"}, "cache": {"enabled": True}},
+                        "overrides": {"DEFAULT": {"debug": True, "hosts": ["{{ bind }}", "b"]}, "cache": None},
                     },
                     "tasks": [
                         {
@@ -107,4 +109,4 @@ def test_merge_then_render_through_ansible(tmp_path):
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert (tmp_path / "out.ini").read_text() == "[DEFAULT]\ndebug = True\n"
+    assert (tmp_path / "out.ini").read_text() == "[DEFAULT]\nbind_host = 10.0.0.5\ndebug = True\nhosts = 10.0.0.5\nhosts = b\n"
