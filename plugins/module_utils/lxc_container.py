@@ -287,8 +287,13 @@ class ContainerManager:
 
     def start(self, ct, wait_for, timeout):
         started = time.monotonic()
-        if not ct.start():
-            raise ContainerError(f'container {self.name} failed to start; see `lxc-start -n {self.name} -F -l DEBUG`')
+        # lxc-start, not ct.start(): with python3-lxc on LXC 6.0 (Debian 13) the container's init
+        # inherited a garbage personality, and systemd units with LockPersonality= then failed.
+        proc = subprocess.run(['lxc-start', '-n', self.name, '-P', self.lxcpath],
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        if proc.returncode != 0:
+            raise ContainerError(f'container {self.name} failed to start: {proc.stderr.strip() or proc.stdout.strip()}; '
+                                 f'see `lxc-start -n {self.name} -F -l DEBUG`')
         if not ct.wait('RUNNING', timeout):
             raise ContainerError(f'container {self.name} did not reach RUNNING within {timeout}s')
         self.timings['start'] = round(time.monotonic() - started, 3)

@@ -52,6 +52,12 @@ def test_create_clones_overlayfs_and_waits_for_systemd(created):
     assert timings['clone'] < 5 and timings['systemd'] < 60
 
 
+def test_started_init_has_the_default_personality(created):
+    # python3-lxc's start() on LXC 6.0 left init with a garbage personality (systemd's
+    # LockPersonality= units then failed); the module starts through lxc-start instead.
+    assert pathlib.Path('/proc', init_pid(), 'personality').read_text().strip() == '00000000'
+
+
 def test_second_run_changes_nothing(created, module):
     before = CONFIG_FILE.read_text()
     pid = init_pid()
