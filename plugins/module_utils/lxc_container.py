@@ -292,7 +292,8 @@ class ContainerManager:
         proc = subprocess.run(['lxc-start', '-n', self.name, '-P', self.lxcpath],
                               capture_output=True, text=True, timeout=timeout, check=False)
         if proc.returncode != 0:
-            raise ContainerError(f'container {self.name} failed to start: {proc.stderr.strip() or proc.stdout.strip()}; '
+            why = proc.stderr.strip() or proc.stdout.strip()
+            raise ContainerError(f'container {self.name} failed to start: {why}; '
                                  f'see `lxc-start -n {self.name} -F -l DEBUG`')
         if not ct.wait('RUNNING', timeout):
             raise ContainerError(f'container {self.name} did not reach RUNNING within {timeout}s')
