@@ -10,7 +10,7 @@ BIN        := $(CURDIR)/$(VENV)/bin
 STAMPS     := .stamps
 # Debian's interpreter: present on every Debian host, unlike a pyenv or a custom build.
 SYSTEM_PY  ?= /usr/bin/python3
-APT_PACKAGES := lxc debootstrap python3-lxc python3-venv python3-dev dnsmasq-base nftables openssh-server \
+APT_PACKAGES := lxc debootstrap python3-lxc python3-venv python3-dev dnsmasq-base nftables openssh-server shellcheck \
                 iproute2 rsync openssh-client git gcc make
 COLLECTION_LINK := collections/ansible_collections/lxstack/openstack
 # Tests read OpenStack's upper-constraints from here (CI cannot reach releases.openstack.org).

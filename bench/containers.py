@@ -149,8 +149,8 @@ def main():
     if state.exists() and not opts.reuse:
         state.unlink()
     load_before = os.getloadavg()
-    simhosts_s, _ = playbook(inventory, "tests/simhosts/create.yml",
-                             "-e", "simhosts_recreate=%s" % ("false" if opts.reuse else "true"))
+    simhosts_s = playbook(inventory, "tests/simhosts/create.yml",
+                          "-e", "simhosts_recreate=%s" % ("false" if opts.reuse else "true"))[0]
 
     first_s, out = playbook(inventory, "playbooks/hosts.yml", json_output=True)
     first = parse_json(out)
@@ -163,9 +163,12 @@ def main():
     clone = [t["clone"] for t in per.values()]
     create = [t["create"] for t in per.values()]
     total = [t["total"] for t in per.values()]
+    scenario = "molecule/default topology on 2 simulated hosts (bench1, bench2), %d service containers" % len(per)
+    definition = ("lxc_container module timings: clone from the cached base image (clone), "
+                  "until RUNNING (start), until systemd running (systemd, from the start); "
+                  "create = clone + start (compared with the goal), total = clone + systemd")
     result = {
-        "scenario": "molecule/default topology on 2 simulated hosts (bench1, bench2), %d service containers"
-                    % len(per),
+        "scenario": scenario,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],
                     "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
@@ -173,9 +176,7 @@ def main():
         "base_image_build": base_image_build(first),
         "hosts_yml_first_run_s": first_s,
         "container_create_s": {
-            "definition": "lxc_container module timings: clone from the cached base image (clone), "
-                          "until RUNNING (start), until systemd running (systemd, from the start); "
-                          "create = clone + start (compared with the goal), total = clone + systemd",
+            "definition": definition,
             "goal_s": CREATE_GOAL_S,
             "clone": summary(clone),
             "create": summary(create),

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Create (or remove) the test containers lxinfra-1..3 for the infrastructure roles.
 # Usage: tests/infra/containers.sh up|down
 # eth0: lxcbr0 (lxc-net NAT, DHCP, egress to the Debian mirror)

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Real-container test of the infrastructure roles (galera, rabbitmq, memcached, haproxy+keepalived)
 # on three trixie LXC containers lxinfra-1..3 of this machine. See README.md.
 # Usage: tests/infra/run.sh            full run from new containers, removed at the end
@@ -10,7 +10,7 @@ export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 INV=tests/infra/inventory.yml
 LOG=tests/infra/logs
 mkdir -p "$LOG"
-PLAY=".venv/bin/ansible-playbook -i $INV"
+PLAY=(.venv/bin/ansible-playbook -i "$INV")
 
 step() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%T)"; }
 timed() {  # timed <name> <command...>: run, log, print the wall time
@@ -42,9 +42,9 @@ timed containers tests/infra/containers.sh up
 rm -f tests/infra/secrets.yml
 
 step "infrastructure.yml, first run"
-timed infra-run1 $PLAY -v playbooks/infrastructure.yml
+timed infra-run1 "${PLAY[@]}" -v playbooks/infrastructure.yml
 step "infrastructure.yml, second run (must change nothing)"
-timed infra-run2 $PLAY playbooks/infrastructure.yml
+timed infra-run2 "${PLAY[@]}" playbooks/infrastructure.yml
 changed=$(recap_changed "$LOG/infra-run2.log")
 echo "second run: changed=$changed"
 [ "$changed" -eq 0 ] || { grep -B3 '^changed' "$LOG/infra-run2.log"; exit 1; }
@@ -64,31 +64,31 @@ sys.exit(1 if leaked else 0)
 PY
 
 step "checks: galera through the VIP, failover, drain/enable, rabbitmq, memcached"
-timed verify $PLAY tests/infra/verify.yml
+timed verify "${PLAY[@]}" tests/infra/verify.yml
 
 step "cold stop (clean, staggered) and recovery"
-timed cold-stop $PLAY tests/infra/cold_stop.yml
-timed recovery-clean $PLAY playbooks/galera_recovery.yml
+timed cold-stop "${PLAY[@]}" tests/infra/cold_stop.yml
+timed recovery-clean "${PLAY[@]}" playbooks/galera_recovery.yml
 grep -A4 'Show the positions' "$LOG/recovery-clean.log" | grep -A1 msg || true
-timed check-rows-clean $PLAY tests/infra/check_rows.yml
+timed check-rows-clean "${PLAY[@]}" tests/infra/check_rows.yml
 
 step "power loss of every container and recovery"
 # The last member stops cleanly and a row is written without it; then every container is
 # killed (lxc-stop -k) and Galera's saved view (gvwstate.dat) removed so that the nodes cannot
 # restore their primary component by themselves: the recovery must compare the positions,
 # with `mariadbd --wsrep-recover` for the two nodes that crashed (seqno -1).
-timed powerloss-prep $PLAY tests/infra/cold_stop.yml -e cold_stop_rest=false -e cold_stop_tag=powerloss
+timed powerloss-prep "${PLAY[@]}" tests/infra/cold_stop.yml -e cold_stop_rest=false -e cold_stop_tag=powerloss
 for n in 1 2 3; do
     lxc-stop -n "lxinfra-$n" -k
     rm -f "/var/lib/lxc/lxinfra-$n/rootfs/var/lib/mysql/gvwstate.dat"
 done
 for n in 1 2 3; do lxc-start -n "lxinfra-$n"; done
 sleep 5
-timed recovery-powerloss $PLAY playbooks/galera_recovery.yml
+timed recovery-powerloss "${PLAY[@]}" playbooks/galera_recovery.yml
 grep -A4 'Show the positions' "$LOG/recovery-powerloss.log" | grep -A1 msg || true
-timed check-rows-powerloss $PLAY tests/infra/check_rows.yml -e '{"check_rows_tags": ["clean", "powerloss"]}'
+timed check-rows-powerloss "${PLAY[@]}" tests/infra/check_rows.yml -e '{"check_rows_tags": ["clean", "powerloss"]}'
 step "infrastructure.yml after the recovery (must change nothing)"
-timed infra-run3 $PLAY playbooks/infrastructure.yml
+timed infra-run3 "${PLAY[@]}" playbooks/infrastructure.yml
 changed=$(recap_changed "$LOG/infra-run3.log")
 echo "run after recovery: changed=$changed"
 [ "$changed" -eq 0 ]
