@@ -1,5 +1,5 @@
 # Copyright (c) lxstack contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Service containers on the simulated hosts, checked through lxstack.openstack.lxc_attach.
 
 testinfra's ansible backend hands connection plugins it does not know to ``ansible`` itself, so every
