@@ -8,11 +8,14 @@ name=$1 distro=$2 mirror=$3 packages=$4 recipe=$5 lxcpath=$6
 final="$lxcpath/$name"
 tmp="$lxcpath/.$name.building"
 
-cleanup() {
+unmount() {
     # debootstrap mounts proc/sys inside the target; an interrupted run may leave them.
     awk -v p="$tmp/" 'index($2, p) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
         umount -l "$m" || true
     done
+}
+cleanup() {
+    unmount
     rm -rf --one-file-system "$tmp"
 }
 
@@ -25,12 +28,23 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 mkdir -p "$tmp"
 
-if ! debootstrap --variant=minbase --components=main --include="$packages" \
-        "$distro" "$tmp/rootfs" "$mirror" >"$tmp/debootstrap.log" 2>&1; then
-    tail -n 15 "$tmp/debootstrap.log" >&2
-    echo "debootstrap of $distro from $mirror failed (log above)" >&2
-    exit 1
-fi
+# A mirror may drop a download now and then: retry, keeping the packages already fetched.
+mkdir -p "$tmp/debs"
+attempt=1
+until debootstrap --variant=minbase --components=main --include="$packages" --cache-dir="$tmp/debs" \
+        "$distro" "$tmp/rootfs" "$mirror" >"$tmp/debootstrap.log" 2>&1; do
+    if [ "$attempt" -ge 3 ]; then
+        tail -n 15 "$tmp/debootstrap.log" >&2
+        echo "debootstrap of $distro from $mirror failed $attempt times (log above)" >&2
+        exit 1
+    fi
+    echo "debootstrap attempt $attempt failed: $(grep '^E:' "$tmp/debootstrap.log" | tail -n 1)" >&2
+    attempt=$((attempt + 1))
+    unmount
+    rm -rf --one-file-system "$tmp/rootfs"
+    sleep 5
+done
+rm -rf "$tmp/debs"
 
 # Lay the recipe's files (path inside the rootfs -> content) over the rootfs.
 python3 - "$recipe/files.json" "$tmp/rootfs" <<'PY'
@@ -53,7 +67,10 @@ chroot "$tmp/rootfs" update-ca-certificates --fresh >/dev/null
 chroot "$tmp/rootfs" systemctl enable systemd-networkd.service >/dev/null 2>&1
 chroot "$tmp/rootfs" systemctl set-default multi-user.target >/dev/null 2>&1
 chroot "$tmp/rootfs" apt-get clean
-rm -rf "$tmp/rootfs/var/lib/apt/lists/"* "$tmp/debootstrap.log"
+rm -rf "$tmp/rootfs/var/lib/apt/lists/"* "$tmp/debootstrap.log" "$tmp/rootfs/var/lib/apt/periodic/update-success-stamp"
+# No package lists in the image: date their directory back so that apt's cache_valid_time in a
+# new clone does not take the image's build time for a recent update.
+touch -d @0 "$tmp/rootfs/var/lib/apt/lists"
 sed -e "s|@ROOTFS@|$final/rootfs|" -e "s|@NAME@|$name|" "$recipe/config" >"$tmp/config"
 chmod 0755 "$tmp"
 rm -rf --one-file-system "$final"
