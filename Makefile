@@ -15,16 +15,16 @@ APT_PACKAGES := lxc debootstrap python3-lxc python3-venv python3-dev dnsmasq-bas
 COLLECTION_LINK := collections/ansible_collections/lxstack/openstack
 # Tests read OpenStack's upper-constraints from here (CI cannot reach releases.openstack.org).
 CONSTRAINTS_DIR ?= $(abspath $(CURDIR)/../shared/openstack/upper-constraints)
-SCENARIOS  ?= default
+SCENARIOS  ?= default aio
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup aio test lint unit sanity lxc molecule infra bench clean
+.PHONY: help setup aio test lint unit sanity lxc molecule bench clean
 
 help:
 	@echo "make aio    set up and deploy an all-in-one cloud"
 	@echo "make test   set up and run every test (lint, sanity, unit, lxc, molecule)"
-	@echo "make setup | lint | unit | sanity | lxc | molecule | infra | bench | clean"
+	@echo "make setup | lint | unit | sanity | lxc | molecule | bench | clean"
 
 setup: $(STAMPS)/apt $(STAMPS)/venv $(COLLECTION_LINK)
 
@@ -65,10 +65,6 @@ unit: setup
 # The module and the connection plugin against real containers on this machine (lxut-*).
 lxc: setup
 	$(BIN)/python -m pytest -q tests/plugins_lxc
-
-# Infrastructure roles on three throw-away containers (lxinfra-*), ~16 min; not yet in `make test`.
-infra: setup
-	tests/infra/run.sh
 
 # ansible-test needs the collection under ansible_collections/<ns>/<name>: run it from a copy.
 PIP_BOOTSTRAP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
