@@ -1,19 +1,24 @@
 # Copyright (c) lxstack contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Measure the service install path for real: repo wheel build, then venv installs from it.
+"""Measure the service install path for real: repo build (wheels, venv archives), then venv installs.
 
 What it does (re-runnable; every run starts from fresh containers unless --reuse):
-  1. starts lxcbr0 (lxc-net) when it is down, creates two Debian 13 containers `lxrepo-build`
-     and `lxrepo-svc` (lxc-create -t debian -- -r trixie), and prepares them like the project's
-     base image (python3, python3-apt, python3-venv, ca-certificates, the host's site CA files);
-  2. runs roles/repo on lxrepo-build: wheels of each service of the release built with the
-     release's upper-constraints (first build time per service, in order: later services reuse the
-     wheels of the earlier ones), served by nginx; then runs it again (must report changed=0);
-  3. for each service, runs service_common's venv entry point on lxrepo-svc: the venv installs
-     from the repo over HTTP (--no-index --find-links); then again (must report changed=0);
-  4. with keystone: runs `keystone-manage --help` from the venv, then serves keystone's API through
-     service_common's config and uwsgi entry points (sqlite database, fernet keys, Debian's uwsgi as a
-     systemd service) until GET /v3 answers 200, twice (the second run must report changed=0);
+  1. starts lxcbr0 (lxc-net) when it is down, creates three Debian 13 containers `lxrepo-build`,
+     `lxrepo-svc` and `lxrepo-pip` (lxc-create -t debian -- -r trixie), and prepares them like the
+     project's base image (python3, python3-apt, python3-venv, ca-certificates, the host's site CA files);
+  2. runs roles/repo on lxrepo-build: per service of the release, in order, its wheels built with the
+     release's upper-constraints (later services reuse the wheels of the earlier ones), then its whole
+     venv built from them at the final path, compiled and archived (<service>-<release>-<hash>.tar.zst):
+     first build time per service, wheels and venv archive separately; then runs it again (must report
+     changed=0);
+  3. for each service, runs service_common's venv entry point on lxrepo-svc: the venv comes from the
+     archive (warm cache: download, sha256 check, unpack, move into place); then again (must report
+     changed=0) and once more in check mode (must report changed=0); for comparison, the same entry
+     point with the archives turned off on lxrepo-pip (pip install --no-index --find-links from the
+     repo's wheels); checks that both venvs hold the same packages (pip freeze) and import the service;
+  4. with keystone: runs `keystone-manage --help` from the archive-installed venv, then serves keystone's
+     API through service_common's config and uwsgi entry points (sqlite database, fernet keys, Debian's
+     uwsgi as a systemd service) until GET /v3 answers 200, twice (the second run must report changed=0);
   5. writes bench/results/venvs.json and removes the containers (unless --keep).
 
 Prerequisites: root; `make setup` done (.venv with ansible-core and the collection link); LXC with
@@ -38,7 +43,7 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BUILD, SVC = "lxrepo-build", "lxrepo-svc"
+BUILD, SVC, PIP = "lxrepo-build", "lxrepo-svc", "lxrepo-pip"
 LXC_NET = "/usr/libexec/lxc/lxc-net"
 PLAYBOOK_CLI = str(ROOT / ".venv" / "bin" / "ansible-playbook")
 
@@ -107,7 +112,15 @@ def loadavg():
     return [float(x) for x in pathlib.Path("/proc/loadavg").read_text().split()[:3]]
 
 
-def playbook(workdir, name, plays, extra=None):
+def seconds(delta):
+    """A command result's delta (H:MM:SS.ffffff) in seconds."""
+    if not delta:
+        return None
+    hours, minutes, secs = delta.split(":")
+    return round(int(hours) * 3600 + int(minutes) * 60 + float(secs), 1)
+
+
+def playbook(workdir, name, plays, extra=None, check=False):
     """Run a playbook; return wall seconds, the recap's changed count and the facts it dumped."""
     path = workdir / ("%s.yml" % name)
     path.write_text(json.dumps(plays, indent=1))
@@ -118,7 +131,7 @@ def playbook(workdir, name, plays, extra=None):
     start = time.monotonic()
     run = subprocess.run(
         [PLAYBOOK_CLI, "-i", str(workdir / "hosts.ini"), str(path), "-e", json.dumps(extra or {}),
-         "-e", "bench_out=%s" % out],
+         "-e", "bench_out=%s" % out] + (["--check"] if check else []),
         cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     wall = round(time.monotonic() - start, 1)
     (workdir / ("%s.log" % name)).write_text(run.stdout + run.stderr)
@@ -132,7 +145,40 @@ def playbook(workdir, name, plays, extra=None):
 def dump_task(expr):
     return {"name": "Dump the measured facts", "ansible.builtin.copy": {
         "content": "{{ %s | to_json }}" % expr, "dest": "{{ bench_out }}", "mode": "0644"},
-        "delegate_to": "localhost", "changed_when": False}
+        "delegate_to": "localhost", "changed_when": False, "check_mode": False}
+
+
+def venv_play(hosts, service, archives=True):
+    """service_common's venv entry point for one service; dumps where the venv came from and the step times."""
+    extra_vars = {"service_common_service": service}
+    if not archives:
+        extra_vars["service_common_venv_archive_url"] = ""
+    return [{
+        "name": "Service venv", "hosts": hosts, "gather_facts": False,
+        "tasks": [
+            {"name": "Install the venv", "ansible.builtin.include_role": {
+                "name": "lxstack.openstack.service_common", "tasks_from": "venv"}, "vars": extra_vars},
+            dump_task("{'source': service_common_venv_source, 'rebuilt': service_common_venv_changed,"
+                      " 'download_seconds': _service_common_archive_download.elapsed | default(None),"
+                      " 'unpack': _service_common_archive_unpack.delta | default(None),"
+                      " 'unpack_cpu': _service_common_archive_unpack.stdout_lines | default([]) | last | default(''),"
+                      " 'pip': service_common_venv_build.delta | default(None),"
+                      " 'pip_cpu': service_common_venv_build.stdout_lines | default([]) | last | default('')}"),
+        ]}]
+
+
+def venv_run(workdir, name, plays, check=False):
+    """One run of the venv entry point: wall, changed, load before, and the step figures."""
+    load = loadavg()
+    wall, changed, facts = playbook(workdir, name, plays, check=check)
+    entry = {"wall_seconds": wall, "changed": changed, "loadavg_before": load,
+             "source": facts.get("source"), "rebuilt": facts.get("rebuilt")}
+    if facts.get("unpack"):
+        entry.update({"download_seconds": facts.get("download_seconds"), "unpack_seconds": seconds(facts["unpack"]),
+                      "unpack_cpu": facts.get("unpack_cpu")})
+    if facts.get("pip"):
+        entry.update({"pip_seconds": seconds(facts["pip"]), "pip_cpu": facts.get("pip_cpu")})
+    return entry
 
 
 def keystone_api_play():
@@ -184,25 +230,27 @@ def main():
         raise SystemExit("constraints file %s not found" % constraints)
 
     ensure_bridge()
+    containers = (BUILD, SVC, PIP)
     if not args.reuse:
-        destroy(BUILD)
-        destroy(SVC)
+        for name in containers:
+            destroy(name)
     t0 = time.monotonic()
-    addresses = {name: prepare(name) for name in (BUILD, SVC)}
+    addresses = {name: prepare(name) for name in containers}
     prepare_seconds = round(time.monotonic() - t0, 1)
 
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="lxstack-bench-venvs-"))
     (workdir / "hosts.ini").write_text(
-        "[repo]\n%s management_address=%s\n\n[bench_services]\n%s management_address=%s\n\n[all:vars]\n"
+        "[repo]\n%s management_address=%s\n\n[bench_services]\n%s management_address=%s\n\n"
+        "[bench_pip]\n%s management_address=%s\n\n[all:vars]\n"
         "ansible_connection=lxstack.openstack.lxc_attach\nphysical_host_connection=local\n"
         "ansible_python_interpreter=/usr/bin/python3\nlxstack_release=\"%s\"\nlxstack_upper_constraints=%s\n"
-        % (BUILD, addresses[BUILD], SVC, addresses[SVC], args.release, constraints))
+        % (BUILD, addresses[BUILD], SVC, addresses[SVC], PIP, addresses[PIP], args.release, constraints))
     repo_play = [{
         "name": "Repo service", "hosts": "repo", "gather_facts": False,
         "roles": [{"role": "lxstack.openstack.repo", "vars": {
             "repo_services": "{{ service_common_release_packages[repo_release | string] | dict2items"
                              " | selectattr('key', 'in', bench_services) | items2dict }}"}}],
-        "post_tasks": [dump_task("{'build_seconds': repo_build_seconds}")],
+        "post_tasks": [dump_task("{'wheels': repo_build_seconds, 'venvs': repo_venv_build_seconds}")],
     }]
     result = {
         "release": args.release, "services": services, "constraints": constraints,
@@ -213,57 +261,73 @@ def main():
     wall, changed, facts = playbook(workdir, "repo1", repo_play, {"bench_services": services})
     wheels = attach(BUILD, "ls /var/www/repo/%s/wheels | wc -l; du -sm /var/www/repo/%s/wheels | cut -f1"
                     % (args.release, args.release)).split()
+    archives = {}
+    for line in attach(BUILD, "cd /var/www/repo/%s/venvs && du -k *.tar.zst" % args.release).splitlines():
+        kib, name = line.split()
+        archives[name.split("-%s-" % args.release)[0]] = {"file": name, "mb": round(int(kib) / 1024, 1)}
     result["repo_first_run"] = {
         "wall_seconds": wall, "changed": changed, "loadavg_before": load,
-        "pip_wheel_seconds_per_service": facts.get("build_seconds", {}),
+        "build_seconds_per_service": {
+            service: {"wheels": facts.get("wheels", {}).get(service),
+                      "venv_archive": facts.get("venvs", {}).get(service),
+                      "archive_mb": archives.get(service, {}).get("mb")}
+            for service in services},
         "wheels": int(wheels[0]), "wheels_mb": int(wheels[1]),
+        "archives": {service: entry["file"] for service, entry in archives.items()},
     }
     load = loadavg()
     wall, changed, _facts = playbook(workdir, "repo2", repo_play, {"bench_services": services})
     result["repo_second_run"] = {"wall_seconds": wall, "changed": changed, "loadavg_before": load}
+    write(args.output, result)
 
     result["installs"] = {}
     for service in services:
-        venv_play = [{
-            "name": "Service venv", "hosts": "bench_services", "gather_facts": False,
-            "tasks": [
-                {"name": "Install the venv", "ansible.builtin.include_role": {
-                    "name": "lxstack.openstack.service_common", "tasks_from": "venv"},
-                 "vars": {"service_common_service": service}},
-                dump_task("{'build_seconds': service_common_venv_build.delta | default(None),"
-                          " 'build_cpu': service_common_venv_build.stdout_lines | default([]) | last | default(''),"
-                          " 'rebuilt': service_common_venv_changed}"),
-            ]}]
-        entry = {}
-        for run in ("first", "second"):
-            load = loadavg()
-            wall, changed, facts = playbook(workdir, "%s-%s" % (service, run), venv_play)
-            entry[run] = {"wall_seconds": wall, "changed": changed, "loadavg_before": load, **facts}
-        entry["venv_mb"] = int(attach(SVC, "du -sm /openstack/venvs/%s-%s | cut -f1" % (service, args.release)))
+        entry = {
+            "archive_first": venv_run(workdir, "%s-archive-first" % service, venv_play("bench_services", service)),
+            "archive_rerun": venv_run(workdir, "%s-archive-rerun" % service, venv_play("bench_services", service)),
+            "archive_check_mode": venv_run(workdir, "%s-archive-check" % service, venv_play("bench_services", service),
+                                           check=True),
+            "pip_first": venv_run(workdir, "%s-pip-first" % service, venv_play("bench_pip", service, archives=False)),
+        }
+        venv = "/openstack/venvs/%s-%s" % (service, args.release)
+        freeze = {name: attach(name, "%s/bin/python -m pip freeze --all" % venv) for name in (SVC, PIP)}
+        entry["checks"] = {
+            "same_packages_as_pip": freeze[SVC] == freeze[PIP],
+            "packages": len(freeze[SVC].splitlines()),
+            "imports": attach(SVC, "%s/bin/python -c 'import %s; print(1)'" % (venv, service)).strip() == "1",
+            "shebang": attach(SVC, "head -n 1 %s/bin/pip" % venv).strip(),
+            "python_link": attach(SVC, "readlink -f %s/bin/python" % venv).strip(),
+        }
+        entry["venv_mb"] = int(attach(SVC, "du -sm %s | cut -f1" % venv))
         result["installs"][service] = entry
         write(args.output, result)  # partial results survive a later failure
     if "keystone" in services:
         t = time.monotonic()
         help_text = attach(SVC, "/openstack/venvs/keystone/bin/keystone-manage --help")
-        result["keystone_manage_help"] = {"ok": "db_sync" in help_text, "seconds": round(time.monotonic() - t, 1)}
+        result["keystone_manage_help"] = {"ok": "db_sync" in help_text, "seconds": round(time.monotonic() - t, 1),
+                                          "venv_source": result["installs"]["keystone"]["archive_first"]["source"]}
         api = {}
         for run in ("first", "second"):
             load = loadavg()
             wall, changed, facts = playbook(workdir, "keystone-api-%s" % run, keystone_api_play())
             api[run] = {"wall_seconds": wall, "changed": changed, "loadavg_before": load, **facts}
         result["keystone_api_uwsgi"] = api
+    installs = result["installs"].values()
     result["idempotent"] = result["repo_second_run"]["changed"] == 0 and all(
-        entry["second"]["changed"] == 0 for entry in result["installs"].values()) and \
-        result.get("keystone_api_uwsgi", {}).get("second", {}).get("changed", 0) == 0
+        entry["archive_rerun"]["changed"] == 0 and entry["archive_check_mode"]["changed"] == 0 for entry in installs) \
+        and result.get("keystone_api_uwsgi", {}).get("second", {}).get("changed", 0) == 0
+    result["archive_path_used"] = all(
+        entry["archive_first"]["source"] == "archive" and entry["pip_first"]["source"] == "pip"
+        and entry["checks"]["same_packages_as_pip"] and entry["checks"]["imports"] for entry in installs)
     result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     write(args.output, result)
     print(json.dumps(result, indent=2))
     if not args.keep:
-        destroy(BUILD)
-        destroy(SVC)
+        for name in containers:
+            destroy(name)
         shutil.rmtree(workdir)
-    return 0 if result["idempotent"] else 1
+    return 0 if result["idempotent"] and result["archive_path_used"] else 1
 
 
 if __name__ == "__main__":
