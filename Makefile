@@ -56,7 +56,7 @@ aio: setup
 test: setup lint sanity unit lxc molecule
 
 lint: setup
-	$(BIN)/ruff check plugins tests bench
+	$(BIN)/ruff check plugins tests bench molecule
 	$(BIN)/ansible-lint
 
 unit: setup
