@@ -50,12 +50,18 @@ def test_to_ini_reads_back_with_configparser(case):
     import configparser
 
     parser = configparser.RawConfigParser(default_section="__none__")
+    parser.optionxform = str  # keep the keys' case: compare exactly what was written
     parser.read_string(config.to_ini(case["input"]))
-    for section, options in case["input"].items():
-        for key, value in (options or {}).items():
-            if value is not None:
-                expected = str(value)  # str(True) == "True", as to_ini writes booleans
-                assert parser.get(section, key) == expected
+    # The whole file as read back, so every case asserts something (an empty mapping reads back as
+    # no section at all) and an extra section or key fails as surely as a wrong value.
+    read_back = {section: dict(parser.items(section)) for section in parser.sections()}
+    expected = {
+        # str(True) == "True", as to_ini writes booleans; None skips a key or a whole section
+        section: {key: str(value) for key, value in options.items() if value is not None}
+        for section, options in case["input"].items()
+        if options is not None
+    }
+    assert read_back == expected
 
 
 @pytest.mark.parametrize("case", CASES["config_merge"], ids=lambda c: c["id"])
