@@ -5,6 +5,12 @@
 import os
 import pathlib
 
+import yaml
+from packaging.requirements import Requirement
+
+# The checkout: the roles whose defaults the tests read (molecule/<scenario>/tests/ -> ../../..)
+_ROOT = pathlib.Path(__file__).resolve().parents[3]
+
 
 def plain(value):
     """Inventory values as plain data (ansible-inventory --list marks strings as unsafe)."""
@@ -37,3 +43,33 @@ def constraints_file(release):
     base = os.environ.get("LXSTACK_CONSTRAINTS_DIR") or os.path.join(
         os.environ["MOLECULE_PROJECT_DIRECTORY"], "..", "shared", "openstack", "upper-constraints")
     return pathlib.Path(base) / ("%s.txt" % release)
+
+
+def role_defaults(role):
+    """A role's defaults/main.yml as data (its templated values unrendered)."""
+    return yaml.safe_load((_ROOT / "roles" / role / "defaults" / "main.yml").read_text())
+
+
+def setting(host, name, role, key):
+    """``key`` as the roles of inventory host ``name`` see it: the inventory's value, else ``role``'s default
+    (only for values that are plain data in both)."""
+    variables = host_vars(host, name)
+    return variables[key] if key in variables else role_defaults(role)[key]
+
+
+def release_packages(host, name, service):
+    """The requirement strings of ``service`` in the release manifest the roles install from
+    (service_common_release_packages, for the release of inventory host ``name``)."""
+    manifest = setting(host, name, "service_common", "service_common_release_packages")
+    return manifest[str(host_vars(host, name)["lxstack_release"])][service]
+
+
+def pinned_version(requirements, project):
+    """The version ``project`` is pinned to (``==``) in a list of requirement strings."""
+    for text in requirements:
+        req = Requirement(text)
+        if req.name.lower() == project.lower():
+            pins = [spec.version for spec in req.specifier if spec.operator in ("==", "===")]
+            assert len(pins) == 1, "%r does not pin one version" % text
+            return pins[0]
+    raise AssertionError("%s is not in the requirements %s" % (project, requirements))

@@ -14,7 +14,7 @@ import stat
 
 import pytest
 import yaml
-from inventory_vars import constraints_file, group, host_vars, inventory_dir
+from inventory_vars import constraints_file, group, host_vars, inventory_dir, pinned_version, release_packages, setting
 
 
 def _sql(host, statement, *extra):
@@ -135,13 +135,23 @@ print(json.dumps(out))
 _CLIENT_PROBES = {}
 
 
+def _repo_url(host):
+    """The release's directory on the repo service, as service_common derives it (repo_url, venv_archive_url)."""
+    repo = host_vars(host, group(host, "repo")[0])["management_address"]
+    port = setting(host, host.backend.host, "service_common", "service_common_repo_port")
+    return "http://%s:%s/%s/" % (repo, port, host_vars(host, host.backend.host)["lxstack_release"])
+
+
+def _keystone_version(host):
+    """keystone's version in the release manifest the roles install from."""
+    return pinned_version(release_packages(host, host.backend.host, "keystone"), "keystone")
+
+
 @pytest.fixture
 def keystone_probe(host):
     if host.backend.host in _CLIENT_PROBES:
         return _CLIENT_PROBES[host.backend.host]
-    me = host_vars(host, host.backend.host)
-    repo = host_vars(host, group(host, "repo")[0])
-    url = "http://%s:8181/%s/wheels/" % (repo["management_address"], me["lxstack_release"])
+    url = _repo_url(host) + "wheels/"
     memcached = ",".join(host_vars(host, name)["management_address"] for name in group(host, "memcached"))
     script = "/usr/bin/python3 -c \"import base64; exec(base64.b64decode('%s'))\" %s %s" % (
         base64.b64encode(_CLIENT_PROBE.encode()).decode(), url, memcached)
@@ -158,9 +168,10 @@ def test_memcached_answers_every_node(keystone_probe):
 
 
 @pytest.mark.testinfra_hosts("ansible://keystone")
-def test_repo_serves_the_wheels_of_the_release(keystone_probe):
+def test_repo_serves_the_wheels_of_the_release(host, keystone_probe):
     index, url = keystone_probe
-    assert re.search(r'href="keystone-30\.0\.0-[^"]+\.whl"', index["repo_index"]), (url, index["repo_index"][:500])
+    wheel = r'href="keystone-%s-[^"]+\.whl"' % re.escape(_keystone_version(host))
+    assert re.search(wheel, index["repo_index"]), (wheel, url, index["repo_index"][:500])
 
 
 @pytest.mark.testinfra_hosts("ansible://keystone")
@@ -172,7 +183,7 @@ def test_keystone_venv_of_the_release_with_the_constraints(host):
     assert host.run("%s/bin/keystone-manage --help", venv).rc == 0
     installed = dict(line.split("==", 1) for line in host.check_output(
         "%s/bin/python -m pip freeze --disable-pip-version-check --all", venv).splitlines() if "==" in line)
-    assert installed.get("keystone") == "30.0.0", installed.get("keystone")
+    assert installed.get("keystone") == _keystone_version(host), installed.get("keystone")
     pins = {}
     for line in constraints_file(release).read_text().splitlines():
         match = re.match(r"^([A-Za-z0-9_.\-]+)===([^;\s]+)(?:;(.*))?$", line.strip())
@@ -185,6 +196,40 @@ def test_keystone_venv_of_the_release_with_the_constraints(host):
             assert version == pin, "%s %s in the venv, %s in the constraints" % (name, version, pin)
             checked += 1
     assert checked > 30, "only %d packages of the venv are in the constraints" % checked
+
+
+# The archive's .sha256 file on the repo, read from the container as venv.yml reads it (HTTP 404: none).
+_ARCHIVE_SUM = r"""
+import sys, urllib.error, urllib.request
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().split()[0])
+except urllib.error.HTTPError as exc:
+    if exc.code != 404:
+        raise
+    print("none")
+"""
+
+
+@pytest.mark.testinfra_hosts("ansible://keystone")
+def test_keystone_venv_comes_from_the_repo_archive_of_its_hash(host):
+    me = host_vars(host, host.backend.host)
+    name = "keystone-%s" % me["lxstack_release"]
+    venv = "/openstack/venvs/%s" % name
+    requirement_hash = host.file(venv + "/.lxstack-requirements.sha256").content_string.strip()
+    source = host.file(venv + "/.lxstack-venv-source")
+    assert source.exists, "%s records no source (written by service_common's venv.yml)" % venv
+    archive = "%s-%s.tar.zst" % (name, requirement_hash)
+    url = _repo_url(host) + "venvs/" + archive + ".sha256"
+    script = "/usr/bin/python3 -c \"import base64; exec(base64.b64decode('%s'))\" %s" % (
+        base64.b64encode(_ARCHIVE_SUM.encode()).decode(), url)
+    published = host.check_output(script)
+    if setting(host, group(host, "repo")[0], "repo", "repo_venv_archives"):
+        assert published != "none", "the repo publishes venv archives, but not %s" % url
+    if published != "none":
+        assert source.content_string.strip() == "archive %s sha256:%s" % (archive, published), (
+            "%s came from %r although the repo has its archive %s" % (venv, source.content_string.strip(), url))
+    else:
+        assert source.content_string.strip() == "pip", source.content_string
 
 
 def test_secrets_file_is_private_and_never_printed():
