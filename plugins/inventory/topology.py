@@ -16,12 +16,20 @@ description:
     C(topology.state.yml) beside the topology, written atomically and only when something changed.
     Existing allocations are never changed or removed; delete an entry by hand to free its addresses.
   - The whole file is validated before anything is written; every problem is reported with the file,
-    the key path and the reason.
+    the key path and the reason. An empty file (or one holding only comments) is an error.
+  - A topology with errors stops the run whatever the C(ansible.cfg) says. The plugin prints its errors
+    itself, first, and sets C(any_unparsed_is_failed) for the run, since Ansible otherwise only warns
+    about a source that failed to parse and goes on with an empty inventory.
+  - Physical hosts get C(ansible_python_interpreter=/usr/bin/python3) (Debian's, where python3-lxc lives)
+    as a variable of the group C(physical_hosts), so interpreter discovery never picks another
+    C(python3) first on a PATH; the topology's host group or host C(vars) and C(group_vars/) or
+    C(host_vars/) files take precedence over it. Service containers always use C(/usr/bin/python3).
   - Accepts files named C(topology.yml) or C(topology.yaml), or any YAML file whose top-level
     C(plugin) key is C(lxstack.openstack.topology). Use the environment directory (for example
     C(-i inventory/aio)) or the file itself as the inventory source.
   - The state file beside a topology is claimed by this plugin and ignored, so that no other inventory
-    plugin parses it when the directory is the source.
+    plugin parses it when the directory is the source. Its C(plugin) key lets Ansible's C(auto) inventory
+    plugin hand it to this plugin where the C(yaml) inventory plugin is enabled too.
   - The file format is described in C(docs/topology.md) of the collection.
 requirements:
   - netaddr
@@ -69,6 +77,7 @@ RETURN = r"""
 import os
 import re
 
+from ansible import constants as C
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
 from ansible_collections.lxstack.openstack.plugins.module_utils import topology as topo_lib
@@ -78,7 +87,16 @@ PLUGIN_MARKER = re.compile(r"^plugin:\s*['\"]?lxstack\.openstack\.topology['\"]?
 
 
 class TopologyParserError(AnsibleParserError):
-    """A topology file failed validation or its state file could not be written."""
+    """A topology file failed validation or its state file could not be written.
+
+    ``details`` holds the full message (one ``file: key.path: reason`` line per problem), which the
+    plugin has already displayed; the exception text itself only points to it, so Ansible's warning
+    about the failed source does not repeat it.
+    """
+
+    def __init__(self, message, details):
+        super().__init__(message)
+        self.details = details
 
 
 class InventoryModule(BaseInventoryPlugin):
@@ -127,10 +145,22 @@ class InventoryModule(BaseInventoryPlugin):
             if topo_lib.write_state(topology):
                 self.display.vv("updated %s" % topology.state_path)
         except topo_lib.TopologyError as exc:
-            raise TopologyParserError(str(exc)) from exc
+            raise self._fatal(path, str(exc)) from None
         except OSError as exc:
-            raise TopologyParserError("%s: cannot write the state file: %s" % (path, exc)) from exc
+            raise self._fatal(path, "%s: cannot write the state file: %s" % (path, exc)) from None
         self._populate(topology)
+
+    def _fatal(self, path, message):
+        """The error that stops the run on a bad topology, whatever the ansible.cfg says.
+
+        Ansible shows a failed source only as a warning, after the attempts of every other enabled
+        inventory plugin (the yaml and ini plugins fail on the same file with unrelated messages), and
+        goes on with an empty inventory and exit 0 unless any_unparsed_is_failed is set. So the
+        topology's own message is printed here, first, and the setting is forced for this run.
+        """
+        self.display.error(message)
+        C.INVENTORY_ANY_UNPARSED_IS_FAILED = True
+        return TopologyParserError("%s: not a valid topology, see the error above" % path, message)
 
     def _populate(self, topology):
         inv = self.inventory
@@ -138,6 +168,9 @@ class InventoryModule(BaseInventoryPlugin):
             inv.set_variable("all", key, value)
         for group in ("physical_hosts", "lxc_hosts", topo_lib.ALL_CONTAINERS):
             inv.add_group(group)
+        # A group variable, not a host variable: the topology's vars, group_vars/ and host_vars/ files
+        # of the operator all take precedence over it.
+        inv.set_variable("physical_hosts", "ansible_python_interpreter", topo_lib.SYSTEM_PYTHON)
         for gname, group in topology.host_groups.items():
             hosts_group = inv.add_group(gname + "_hosts")
             inv.add_child("physical_hosts", hosts_group)
@@ -183,7 +216,7 @@ class InventoryModule(BaseInventoryPlugin):
             container_vars = {
                 "ansible_host": cname,
                 "ansible_connection": "lxstack.openstack.lxc_attach",
-                "ansible_python_interpreter": "/usr/bin/python3",
+                "ansible_python_interpreter": topo_lib.SYSTEM_PYTHON,
                 "physical_host": host["name"],
                 "physical_host_address": host["ssh_address"],
                 "physical_host_connection": host["connection"],

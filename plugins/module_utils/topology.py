@@ -41,6 +41,9 @@ STATE_VERSION = 1
 HOSTNAME_MAX = 63
 ALL_CONTAINERS = "all_containers"
 MANAGEMENT = "management"
+# Debian's interpreter, the one python3-lxc is built for: every physical host and container uses it
+# unless the operator sets ansible_python_interpreter (interpreter discovery may pick a pyenv shim).
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 # The built-in service catalog, in canonical order: (service, host group, in a container).
 CATALOG = (
@@ -71,7 +74,7 @@ KNOWN_SETTINGS = {
 
 # Variables the plugin sets itself; topology `vars:` may not override them.
 PLUGIN_VARS = frozenset((
-    "ansible_host", "ansible_connection", "ansible_python_interpreter",
+    "ansible_host", "ansible_connection",
     "physical_host", "physical_host_address", "physical_host_connection",
     "host_group", "host_networks", "management_address", "lxc_host_containers",
     "container_name", "container_service", "container_networks",
@@ -98,7 +101,7 @@ HOST_KEYS = {
     "vars": (dict, False),
 }
 SERVICE_KEYS = {"group": (str, False), "count": (int, False), "container": (bool, False), "enabled": (bool, False)}
-STATE_KEYS = {"version": (int, True), "containers": (dict, True)}
+STATE_KEYS = {"plugin": (str, False), "version": (int, True), "containers": (dict, True)}
 
 
 class TopologyError(Exception):
@@ -422,9 +425,11 @@ def load(path):
         raise TopologyError([(path, "(python)", "the PyYAML Python library is required")])
     errs = _Errors(path)
     data = read_yaml(path, errs)
+    if data is None and not errs.items:
+        # An empty file would otherwise become an empty inventory that playbooks run against silently.
+        errs.add("(file)", "the file is empty or holds only comments; a topology needs at least "
+                 "'plugin: %s', networks and host_groups (see docs/topology.md)" % PLUGIN_NAME)
     errs.raise_if_any()
-    if data is None:
-        data = {}
     topo = Topology()
     topo.path = path
     topo.state_path = state_path_for(path)
@@ -579,6 +584,12 @@ def _load_networks(topo, networks, services, errs):
                          "add it to networks.%s.reserved" % (vip, name))
             else:
                 vips[kind] = str(vip)
+        if vips.get("internal_vip") and vips.get("internal_vip") == vips.get("external_vip"):
+            # One shared address would put the internal-only frontends (Galera, nova metadata)
+            # on the external address too: refuse rather than silently drop the separation.
+            errs.add("%s.external_vip" % path, "%s is also %s.internal_vip; the external VIP needs its own "
+                     "address (or leave external_vip out): internal-only frontends such as Galera would "
+                     "otherwise listen on the external address" % (vips["external_vip"], path))
         topo.networks[name] = Network(name, cidr, bridge, interface, groups, pool, vips)
     # overlapping CIDRs: sort by first address, compare neighbours (and the widest so far)
     spans.sort()
@@ -766,6 +777,8 @@ def read_state(path, errs):
         return {}
     if not _check_keys(data, STATE_KEYS, "", errs):
         return {}
+    if data.get("plugin", PLUGIN_NAME) != PLUGIN_NAME:
+        errs.add("plugin", "must be '%s'" % PLUGIN_NAME)
     if data.get("version") not in (None, STATE_VERSION):
         errs.add("version", "unsupported state version %s" % data.get("version"))
     state = {}
@@ -858,6 +871,9 @@ def render_state(state):
         "# Address and MAC allocations of lxstack.openstack.topology, one entry per container.",
         "# Written by the inventory plugin; existing entries are never changed or removed.",
         "# To free a container's addresses, delete its entry (after destroying the container).",
+        "# `plugin` makes Ansible's auto inventory plugin hand this file to the topology plugin, which skips",
+        "# it, instead of the yaml inventory plugin misreading it (when the yaml plugin is enabled).",
+        "plugin: %s" % PLUGIN_NAME,
         "version: %d" % STATE_VERSION,
         "containers:" + ("" if state else " {}"),
     ]

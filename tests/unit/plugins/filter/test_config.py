@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import pathlib
 import sys
 
@@ -115,6 +116,8 @@ def test_merge_then_render_through_ansible(tmp_path):
         capture_output=True,
         text=True,
         cwd=ROOT,
+        # ansible.cfg enables only the topology inventory plugin
+        env=dict(os.environ, ANSIBLE_INVENTORY_ENABLED="ansible.builtin.ini"),
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr

@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -216,7 +217,7 @@ def test_verify_file(tmp_path):
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=[c["id"] for c in BAD_INPUTS])
-def test_bad_input(tmp_path, case):
+def test_bad_input(tmp_path, capsys, case):
     env = example(tmp_path, "aio")
     topology = env / "topology.yml"
     if "raw" in case:
@@ -228,16 +229,31 @@ def test_bad_input(tmp_path, case):
         plugin.parse(InventoryData(), DataLoader(), str(topology))
     assert type(info.value).__name__ == "TopologyParserError"
     assert isinstance(info.value, __import__("ansible.errors").errors.AnsibleParserError)
-    lines = str(info.value).splitlines()
-    for key_path, reason in case["errors"]:
-        prefix = "%s: %s: " % (topology, key_path)
-        assert any(line.strip().startswith(prefix) and reason in line for line in lines), (prefix, reason, lines)
+    assert str(info.value).startswith("%s: " % topology)
+    # what the user reads: the plugin's own error display, and the same lines on the exception
+    shown = capsys.readouterr().err
+    assert shown.startswith("[ERROR]: invalid topology"), shown
+    for lines in (shown.splitlines(), info.value.details.splitlines()):
+        for key_path, reason in case["errors"]:
+            prefix = "%s: %s: " % (topology, key_path)
+            assert any(line.strip().startswith(prefix) and reason in line for line in lines), (prefix, reason, lines)
     assert not (env / "topology.state.yml").exists()
 
 
 def _cli(source, *args, **env):
     environ = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), **env)
     return subprocess.run([str(ANSIBLE_INVENTORY), "-i", str(source), *args], cwd=REPO, env=environ,
+                          capture_output=True, text=True, check=False)
+
+
+def _cli_default_config(tmp_path, source, *args):
+    """ansible-inventory with Ansible's defaults (every inventory plugin enabled, unparsed sources
+    only warned about), as for an operator whose ansible.cfg is their own: only the collection path set."""
+    cfg = tmp_path / "empty.cfg"
+    cfg.write_text("")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    environ.update(ANSIBLE_CONFIG=str(cfg), ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"))
+    return subprocess.run([str(ANSIBLE_INVENTORY), "-i", str(source), *args], cwd=tmp_path, env=environ,
                           capture_output=True, text=True, check=False)
 
 
@@ -255,11 +271,86 @@ def test_cli_list_is_byte_identical(tmp_path):
 def test_cli_fails_and_writes_nothing_on_error(tmp_path):
     env = example(tmp_path, "aio")
     edit(env / "topology.yml", {"networks.management.cidr": "172.29.236.0/33"})
-    # ansible only turns a failed source into a non-zero exit with this setting (see docs/topology.md)
-    result = _cli(env, "--list", ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="true")
+    # fatal even where Ansible would only warn about an unparsed source
+    result = _cli(env, "--list", ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="false")
     assert result.returncode != 0
     assert "networks.management.cidr: '172.29.236.0/33' is not a valid CIDR" in result.stderr
     assert not (env / "topology.state.yml").exists()
+
+
+def test_cli_error_comes_first_and_alone(tmp_path):
+    """With the project's ansible.cfg no other inventory plugin tries the file (issue 8.3)."""
+    env = example(tmp_path, "multinode")
+    edit(env / "topology.yml", {"services.galera": {"count": 3, "foo": 1}})
+    result = _cli(env, "--graph")
+    assert result.returncode != 0
+    first = result.stderr.split("\n[", 1)[0]
+    assert first.startswith("[ERROR]: invalid topology (1 error):")
+    assert "%s: services.galera.foo: unknown key" % (env / "topology.yml") in first
+    assert result.stderr.count("services.galera.foo") == 1
+    assert "yaml" not in result.stderr and "'ini'" not in result.stderr and ".ini" not in result.stderr
+
+
+def test_cli_default_config_still_fails_and_shows_the_key(tmp_path):
+    """Without the project's ansible.cfg (any_unparsed_is_failed off, yaml/ini enabled) (issue 12)."""
+    env = example(tmp_path, "multinode")
+    edit(env / "topology.yml", {"services.galera": {"count": 3, "foo": 1}})
+    result = _cli_default_config(tmp_path, env, "--graph")
+    assert result.returncode != 0, result.stderr
+    assert result.stderr.startswith("[ERROR]: invalid topology (1 error):\n  %s: services.galera.foo: unknown key"
+                                    % (env / "topology.yml")), result.stderr
+
+
+@pytest.mark.parametrize("content", ["", "# nothing yet\n\n# still nothing\n", "---\n"])
+def test_cli_empty_topology_fails(tmp_path, content):
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / "topology.yml").write_text(content)
+    result = _cli(env, "--graph")
+    assert result.returncode != 0
+    assert "%s: (file): the file is empty or holds only comments" % (env / "topology.yml") in result.stderr
+
+
+def test_default_config_reads_the_state_file_as_nothing(tmp_path):
+    """The yaml inventory plugin (enabled by default) must not read topology.state.yml as groups."""
+    env = example(tmp_path, "aio")
+    first = _cli_default_config(tmp_path, env, "--list")
+    assert first.returncode == 0, first.stderr
+    assert (env / "topology.state.yml").exists()
+    second = _cli_default_config(tmp_path, env, "--list")
+    assert second.returncode == 0, second.stderr
+    assert "[WARNING]" not in second.stderr, second.stderr
+    assert json.loads(second.stdout) == json.loads(first.stdout)
+    assert "containers" not in json.loads(second.stdout)
+
+
+def _listed_hostvars(env):
+    """Host vars as `ansible-inventory --list` resolves them (group and group_vars/ precedence included)."""
+    result = _cli(env, "--list")
+    assert result.returncode == 0, result.stderr
+    # ansible-core 2.19 marks values of untrusted sources as {"__ansible_unsafe": value}
+    return json.loads(result.stdout, object_hook=lambda d: d.get("__ansible_unsafe", d))["_meta"]["hostvars"]
+
+
+def test_physical_hosts_use_debian_python_unless_set(tmp_path):
+    """Interpreter discovery on a host may pick a pyenv shim; the operator's setting wins (issue 8.6)."""
+    env = example(tmp_path, "multinode")
+    edit(env / "topology.yml", {"host_groups.compute.vars": {"ansible_python_interpreter": "/opt/py/bin/python3"},
+                                "host_groups.infra.hosts.infra2.vars": {"ansible_python_interpreter": "/usr/bin/py"}})
+    listed = _listed_hostvars(env)
+    assert listed["infra1"]["ansible_python_interpreter"] == "/usr/bin/python3"
+    assert listed["infra2"]["ansible_python_interpreter"] == "/usr/bin/py"
+    assert listed["compute1"]["ansible_python_interpreter"] == "/opt/py/bin/python3"
+    assert listed["infra2-keystone"]["ansible_python_interpreter"] == "/usr/bin/python3"
+    # an inventory group_vars/ file of the operator also takes precedence over the plugin's default
+    (env / "group_vars").mkdir()
+    (env / "group_vars" / "all.yml").write_text("ansible_python_interpreter: /srv/python3\n")
+    listed = _listed_hostvars(env)
+    assert listed["infra1"]["ansible_python_interpreter"] == "/srv/python3"
+    # Ansible's order: group_vars/ files over an inventory source's group vars, under its host vars
+    assert listed["compute1"]["ansible_python_interpreter"] == "/srv/python3"
+    assert listed["infra2"]["ansible_python_interpreter"] == "/usr/bin/py"
+    assert listed["infra1-keystone"]["ansible_python_interpreter"] == "/usr/bin/python3"
 
 
 def test_documented_example_loads(tmp_path):
@@ -288,6 +379,8 @@ def test_bad_state_file_is_reported_and_left_alone(tmp_path, old, new, key_path,
     state.write_text(state.read_text().replace(old, new))
     text = state.read_text()
     plugin = inventory_loader.get("lxstack.openstack.topology")
-    with pytest.raises(Exception, match="%s: %s: .*%s" % (state, key_path, reason)):
+    with pytest.raises(Exception) as info:
         plugin.parse(InventoryData(), DataLoader(), str(env / "topology.yml"))
+    assert re.search("%s: %s: .*%s" % (re.escape(str(state)), re.escape(key_path), re.escape(reason)),
+                     info.value.details)
     assert state.read_text() == text

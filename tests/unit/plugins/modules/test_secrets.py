@@ -198,6 +198,8 @@ def test_verbose_playbook_output_holds_no_value(tmp_path):
             capture_output=True,
             text=True,
             cwd=ROOT,
+            # ansible.cfg enables only the topology inventory plugin
+            env=dict(os.environ, ANSIBLE_INVENTORY_ENABLED="ansible.builtin.ini"),
             check=False,
         )
         assert out.returncode == 0, out.stdout + out.stderr
