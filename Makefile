@@ -80,9 +80,15 @@ molecule: setup
 	@for s in $(SCENARIOS); do [ -d molecule/$$s ] || continue; \
 	  LXSTACK_CONSTRAINTS_DIR=$(CONSTRAINTS_DIR) $(BIN)/molecule test -s $$s || exit 1; done
 
+# Every bench script in turn (bench/_common.py is their shared code, bench/summary.py the report);
+# each checks its preconditions first and stops the run on any failure. Then summary.py fails unless
+# every file in bench/results/ was rewritten, complete, by this run, and renders summary.md from them.
+BENCHES := $(filter-out bench/_%.py bench/summary.py,$(sort $(wildcard bench/*.py)))
 bench: setup
-	@mkdir -p bench/results
-	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b; done
+	@since=$$(date -u +%Y-%m-%dT%H:%M:%SZ); start=$$(date +%s); \
+	for b in $(BENCHES); do echo "== $$b"; LXSTACK_CONSTRAINTS_DIR=$(CONSTRAINTS_DIR) $(BIN)/python $$b; done; \
+	$(BIN)/python bench/summary.py --since $$since; \
+	echo "make bench: done in $$(( $$(date +%s) - start )) s"
 
 clean:
 	rm -rf .cache collections $(STAMPS)

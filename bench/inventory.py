@@ -8,24 +8,25 @@ this measures, each in a fresh Python process:
     allocation, atomic state write) -- first run without a state file ("cold") and again with it ("warm");
   - peak RSS of that process;
   - for reference, the wall time of `ansible-inventory -i <dir> --list` (warm).
-Writes bench/results/inventory.json.
-Usage: .venv/bin/python bench/inventory.py [--sizes 10,100] [--repeat 3]
+Writes bench/results/inventory.json (header: see bench/_common.py; the topology entry holds the
+sha256 of each generated topology).
+Prerequisites: `make setup` (the venv and the collection link). Light: no container, no root.
+Usage: .venv/bin/python bench/inventory.py [--sizes 10,100] [--repeat 3] [--plan]
 """
 
 import argparse
-import datetime
 import json
 import os
 import pathlib
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "inventory.json"
-ANSIBLE_INVENTORY = pathlib.Path(sys.executable).parent / "ansible-inventory"
+from _common import BIN, ROOT, BenchError, Run, require, sha256_text, topology_generated
+
+REPO = ROOT
+ANSIBLE_INVENTORY = BIN / "ansible-inventory"
 
 # Runs in the child process: argv[1] = topology file. Prints one JSON line.
 CHILD = r"""
@@ -83,7 +84,10 @@ def run_child(path):
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(REPO / "collections")],
-                         capture_output=True, text=True, check=True, env=env)
+                         capture_output=True, text=True, check=False, env=env)
+    if out.returncode != 0:
+        raise BenchError("the plugin failed on the generated topology of %s:\n%s"
+                         % (path.parent.name + " hosts", out.stderr[-3000:]))
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["process_seconds"] = time.perf_counter() - start
     return result
@@ -92,41 +96,41 @@ def run_child(path):
 def run_cli(directory):
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
     start = time.perf_counter()
-    subprocess.run([str(ANSIBLE_INVENTORY), "-i", str(directory), "--list"], cwd=REPO, env=env,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    run = subprocess.run([str(ANSIBLE_INVENTORY), "-i", str(directory), "--list"], cwd=REPO, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    if run.returncode != 0:
+        raise BenchError("ansible-inventory --list failed on the generated topology of %s hosts:\n%s"
+                         % (directory.name, run.stderr[-3000:]))
     return time.perf_counter() - start
-
-
-def machine():
-    mem_kb = 0
-    with open("/proc/meminfo", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-    cpu = platform.processor()
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    import ansible
-    return {"cpu": cpu, "cpus": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1),
-            "python": platform.python_version(), "ansible_core": ansible.__version__,
-            "platform": platform.platform()}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000,10000")
     parser.add_argument("--repeat", type=int, default=3, help="warm runs per size (the best is kept)")
+    parser.add_argument("--plan", action="store_true", help="print the topologies it would measure, measure nothing")
     args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if any(size < 4 for size in sizes) or args.repeat < 1:
+        raise BenchError("--sizes must be at least 4 hosts each (3 infra + compute), --repeat at least 1")
+    texts = {size: topology_text(size) for size in sizes}
+    topology = topology_generated(
+        "bench/inventory.py (topology_text)", "".join(texts[size] for size in sizes),
+        description="3 infra hosts with containers, the rest bare-metal compute hosts, /16 management "
+                    "and storage networks",
+        per_size={str(size): sha256_text(text) for size, text in texts.items()})
+    if args.plan:
+        print(json.dumps(topology, indent=2))
+        return
+    require(modules=("ansible",))
+    run = Run(__file__, "lxstack.openstack.topology inventory build")
     rows = []
     with tempfile.TemporaryDirectory(prefix="lxstack-bench-") as tmp:
-        for size in (int(s) for s in args.sizes.split(",")):
+        for size in sizes:
             env = pathlib.Path(tmp) / str(size)
             env.mkdir()
             path = env / "topology.yml"
-            path.write_text(topology_text(size))
+            path.write_text(texts[size])
             cold = run_child(path)
             warm = min((run_child(path) for _run in range(args.repeat)), key=lambda r: r["seconds"])
             cli = min(run_cli(env) for _run in range(args.repeat))
@@ -143,27 +147,22 @@ def main():
                 "process_seconds": round(cold["process_seconds"], 3),
                 "ansible_inventory_list_seconds": round(cli, 3),
             }
+            if row["inventory_hosts"] < size:
+                raise BenchError("%d hosts in the topology gave only %d inventory hosts"
+                                 % (size, row["inventory_hosts"]))
             rows.append(row)
             print("%(hosts)6d hosts: build %(seconds).3f s, cpu %(cpu_seconds).3f s (warm %(seconds_warm).3f s), "
                   "peak RSS %(peak_rss_mb).1f MB, "
                   "ansible-inventory --list %(ansible_inventory_list_seconds).2f s" % row, flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    report = {
-        "benchmark": "lxstack.openstack.topology inventory build",
-        "load_average_at_start": os.getloadavg()[0],
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+    written = run.write(topology, {
         "notes": "seconds: plugin parse into InventoryData without a state file (validate, place, allocate, "
                  "write state), wall clock; cpu_seconds: CPU time of the same (robust on a loaded machine); "
                  "*_warm: the same with the state file present, best of --repeat; peak_rss_mb: peak RSS of that "
                  "process, Python and ansible-core included (see rss_before_parse_mb); "
                  "ansible_inventory_list_seconds: full CLI run, best of --repeat",
         "results": rows,
-    }
-    tmp_out = RESULTS.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp_out, RESULTS)
-    print("wrote %s" % RESULTS.relative_to(REPO))
+    })
+    print("wrote %s" % written.relative_to(REPO))
 
 
 if __name__ == "__main__":

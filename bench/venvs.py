@@ -19,13 +19,18 @@ What it does (re-runnable; every run starts from fresh containers unless --reuse
   4. with keystone: runs `keystone-manage --help` from the archive-installed venv, then serves keystone's
      API through service_common's config and uwsgi entry points (sqlite database, fernet keys, Debian's
      uwsgi as a systemd service) until GET /v3 answers 200, twice (the second run must report changed=0);
-  5. writes bench/results/venvs.json and removes the containers (unless --keep).
+  5. writes bench/results/venvs.json (partial results after each step, `complete` once all passed;
+     the header of bench/_common.py, with the generated inventory's sha256 as the topology) and
+     removes the containers (unless --keep; also after a failure). Logs: .cache/bench-venvs/.
 
-Prerequisites: root; `make setup` done (.venv with ansible-core and the collection link); LXC with
-the debian template and debootstrap; access to deb.debian.org and PyPI (through the site CA);
-the upper-constraints file of the release (default
-../shared/openstack/upper-constraints/<release>.txt, or $LXSTACK_CONSTRAINTS_DIR/<release>.txt).
-Run: .venv/bin/python bench/venvs.py [--services keystone,nova] [--keep] [--reuse]  (default: the five services)
+Prerequisites (checked first, all reported at once): root; `make setup` done (.venv with
+ansible-core and the collection link); LXC with the debian template (lxc-templates, distro-info)
+and debootstrap; access to deb.debian.org and PyPI (through the site CA); the upper-constraints
+file of the release (default ../shared/openstack/upper-constraints/<release>.txt beside the
+checkout, or $LXSTACK_CONSTRAINTS_DIR/<release>.txt), recorded by path relative to the checkout
+and sha256.
+Run: .venv/bin/python bench/venvs.py [--services keystone,nova] [--keep] [--reuse] [--plan]
+(default: the five services); --plan prints what it would create and what is missing, creates nothing.
 The machine's load average is recorded with each figure: other work on the machine slows it.
 """
 
@@ -39,20 +44,39 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from _common import (
+    BIN,
+    ROOT,
+    BenchError,
+    Run,
+    missing_preconditions,
+    relative,
+    require,
+    sha256_file,
+    topology_generated,
+)
+
 BUILD, SVC, PIP = "lxrepo-build", "lxrepo-svc", "lxrepo-pip"
 LXC_NET = "/usr/libexec/lxc/lxc-net"
-PLAYBOOK_CLI = str(ROOT / ".venv" / "bin" / "ansible-playbook")
+PLAYBOOK_CLI = str(BIN / "ansible-playbook")
+WORK = ROOT / ".cache" / "bench-venvs"
+PRECONDITIONS = {
+    "root": True,
+    "commands": ("lxc-create", "lxc-start", "lxc-stop", "lxc-destroy", "lxc-attach", "lxc-ls", "lxc-info",
+                 "debootstrap", "debian-distro-info", "ip", "pgrep"),
+    "files": ((pathlib.Path(LXC_NET), "package lxc: starts lxcbr0"),
+              (pathlib.Path("/usr/share/lxc/templates/lxc-debian"), "package lxc-templates")),
+    "modules": ("ansible",),
+}
 
 
 def sh(*cmd, check=True, capture=True, stdin=None):
     """Run a command, return its stdout."""
     run = subprocess.run(cmd, check=False, text=True, capture_output=capture, input=stdin)
     if check and run.returncode != 0:
-        raise SystemExit("command failed (%d): %s\n%s%s" % (run.returncode, " ".join(cmd), run.stdout, run.stderr))
+        raise BenchError("command failed (%d): %s\n%s%s" % (run.returncode, " ".join(cmd), run.stdout, run.stderr))
     return run.stdout if capture else ""
 
 
@@ -84,7 +108,7 @@ def address_of(name, timeout=60):
         if ips:
             return ips[0]
         time.sleep(1)
-    raise SystemExit("%s got no IPv4 address on lxcbr0 in %ds" % (name, timeout))
+    raise BenchError("%s got no IPv4 address on lxcbr0 in %ds" % (name, timeout))
 
 
 def prepare(name):
@@ -100,12 +124,6 @@ def prepare(name):
                  "apt-get update -qq && apt-get install -y -qq --no-install-recommends "
                  "python3 python3-venv python3-apt ca-certificates >/dev/null && update-ca-certificates >/dev/null")
     return address
-
-
-def write(path, result):
-    output = pathlib.Path(path)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def loadavg():
@@ -128,6 +146,8 @@ def playbook(workdir, name, plays, extra=None, check=False):
     out.unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    # ansible.cfg enables only the topology plugin; this bench's inventory is a plain ini file
+    env["ANSIBLE_INVENTORY_ENABLED"] = "ansible.builtin.ini"
     start = time.monotonic()
     run = subprocess.run(
         [PLAYBOOK_CLI, "-i", str(workdir / "hosts.ini"), str(path), "-e", json.dumps(extra or {}),
@@ -136,7 +156,7 @@ def playbook(workdir, name, plays, extra=None, check=False):
     wall = round(time.monotonic() - start, 1)
     (workdir / ("%s.log" % name)).write_text(run.stdout + run.stderr)
     if run.returncode != 0:
-        raise SystemExit("playbook %s failed, log in %s\n%s" % (name, workdir, run.stdout[-3000:]))
+        raise BenchError("playbook %s failed, log in %s\n%s" % (name, relative(workdir), run.stdout[-3000:]))
     changed = sum(int(n) for n in re.findall(r"changed=(\d+)", run.stdout))
     facts = json.loads(out.read_text()) if out.exists() else {}
     return wall, changed, facts
@@ -219,32 +239,62 @@ def main():
     parser.add_argument("--constraints", help="upper-constraints file (default: the shared copy of the release)")
     parser.add_argument("--keep", action="store_true", help="keep the containers afterwards")
     parser.add_argument("--reuse", action="store_true", help="reuse existing containers (build is then not first)")
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "venvs.json"))
+    parser.add_argument("--output", help="result file (default bench/results/venvs.json)")
+    parser.add_argument("--plan", action="store_true", help="print what it would create, create nothing")
     args = parser.parse_args()
     services = [s for s in args.services.split(",") if s]
+    if not services:
+        raise BenchError("--services names no service")
     constraints_dir = os.environ.get("LXSTACK_CONSTRAINTS_DIR", str(ROOT.parent / "shared/openstack/upper-constraints"))
-    constraints = args.constraints or os.path.join(constraints_dir, "%s.txt" % args.release)
-    if os.geteuid() != 0 or not shutil.which("lxc-create") or not os.path.exists(PLAYBOOK_CLI):
-        raise SystemExit("needs root, LXC and `make setup` (see the prerequisites at the top of %s)" % __file__)
-    if not os.path.exists(constraints):
-        raise SystemExit("constraints file %s not found" % constraints)
+    constraints = pathlib.Path(args.constraints or os.path.join(constraints_dir, "%s.txt" % args.release))
+    preconditions = dict(PRECONDITIONS, files=PRECONDITIONS["files"] + (
+        (constraints, "upper-constraints of %s: --constraints or $LXSTACK_CONSTRAINTS_DIR" % args.release),))
+    containers = (BUILD, SVC, PIP)
+    if args.plan:
+        print(json.dumps({
+            "containers": {BUILD: "repo build", SVC: "venvs from the archives", PIP: "venvs by pip"},
+            "reuse": args.reuse, "release": args.release, "services": services,
+            "constraints": relative(constraints),
+            "constraints_sha256": sha256_file(constraints) if constraints.is_file() else None,
+            "missing_preconditions": missing_preconditions(**preconditions)}, indent=2))
+        return 0
+    require(**preconditions)
+    run = Run(__file__, "service venvs: repo build (wheels, archives), installs from the archive and by pip")
+    output = pathlib.Path(args.output) if args.output else None
 
     ensure_bridge()
-    containers = (BUILD, SVC, PIP)
     if not args.reuse:
         for name in containers:
             destroy(name)
+    try:
+        return measure(run, output, args, services, constraints, containers)
+    finally:
+        if not args.keep:
+            for name in containers:
+                destroy(name)
+
+
+def measure(run, output, args, services, constraints, containers):
+    """Everything after the preconditions; writes the result after each step."""
     t0 = time.monotonic()
     addresses = {name: prepare(name) for name in containers}
     prepare_seconds = round(time.monotonic() - t0, 1)
 
-    workdir = pathlib.Path(tempfile.mkdtemp(prefix="lxstack-bench-venvs-"))
-    (workdir / "hosts.ini").write_text(
+    workdir = WORK
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    inventory = (
         "[repo]\n%s management_address=%s\n\n[bench_services]\n%s management_address=%s\n\n"
         "[bench_pip]\n%s management_address=%s\n\n[all:vars]\n"
         "ansible_connection=lxstack.openstack.lxc_attach\nphysical_host_connection=local\n"
         "ansible_python_interpreter=/usr/bin/python3\nlxstack_release=\"%s\"\nlxstack_upper_constraints=%s\n"
         % (BUILD, addresses[BUILD], SVC, addresses[SVC], PIP, addresses[PIP], args.release, constraints))
+    (workdir / "hosts.ini").write_text(inventory)
+    # the inventory names the constraints file by its absolute path: the digest is of the relative form
+    topology = topology_generated(
+        "bench/venvs.py", inventory.replace(str(constraints), relative(constraints)),
+        description="three standalone Debian trixie containers on lxcbr0 (addresses by DHCP), no topology file",
+        containers={BUILD: "repo", SVC: "bench_services", PIP: "bench_pip"})
     repo_play = [{
         "name": "Repo service", "hosts": "repo", "gather_facts": False,
         "roles": [{"role": "lxstack.openstack.repo", "vars": {
@@ -253,8 +303,9 @@ def main():
         "post_tasks": [dump_task("{'wheels': repo_build_seconds, 'venvs': repo_venv_build_seconds}")],
     }]
     result = {
-        "release": args.release, "services": services, "constraints": constraints,
-        "machine": {"cpus": os.cpu_count(), "container_distro": "debian trixie"},
+        "release": args.release, "services": services, "constraints": relative(constraints),
+        "constraints_sha256": sha256_file(constraints),
+        "container_distro": "debian trixie",
         "containers_prepare_seconds": prepare_seconds,
     }
     load = loadavg()
@@ -265,6 +316,8 @@ def main():
     for line in attach(BUILD, "cd /var/www/repo/%s/venvs && du -k *.tar.zst" % args.release).splitlines():
         kib, name = line.split()
         archives[name.split("-%s-" % args.release)[0]] = {"file": name, "mb": round(int(kib) / 1024, 1)}
+    if set(services) - set(archives):
+        raise BenchError("the repo built no venv archive for %s" % sorted(set(services) - set(archives)))
     result["repo_first_run"] = {
         "wall_seconds": wall, "changed": changed, "loadavg_before": load,
         "build_seconds_per_service": {
@@ -278,7 +331,7 @@ def main():
     load = loadavg()
     wall, changed, _facts = playbook(workdir, "repo2", repo_play, {"bench_services": services})
     result["repo_second_run"] = {"wall_seconds": wall, "changed": changed, "loadavg_before": load}
-    write(args.output, result)
+    run.write(topology, result, complete=False, path=output)
 
     result["installs"] = {}
     for service in services:
@@ -300,17 +353,17 @@ def main():
         }
         entry["venv_mb"] = int(attach(SVC, "du -sm %s | cut -f1" % venv))
         result["installs"][service] = entry
-        write(args.output, result)  # partial results survive a later failure
+        run.write(topology, result, complete=False, path=output)  # partial results survive a later failure
     if "keystone" in services:
         t = time.monotonic()
         help_text = attach(SVC, "/openstack/venvs/keystone/bin/keystone-manage --help")
         result["keystone_manage_help"] = {"ok": "db_sync" in help_text, "seconds": round(time.monotonic() - t, 1),
                                           "venv_source": result["installs"]["keystone"]["archive_first"]["source"]}
         api = {}
-        for run in ("first", "second"):
+        for api_run in ("first", "second"):
             load = loadavg()
-            wall, changed, facts = playbook(workdir, "keystone-api-%s" % run, keystone_api_play())
-            api[run] = {"wall_seconds": wall, "changed": changed, "loadavg_before": load, **facts}
+            wall, changed, facts = playbook(workdir, "keystone-api-%s" % api_run, keystone_api_play())
+            api[api_run] = {"wall_seconds": wall, "changed": changed, "loadavg_before": load, **facts}
         result["keystone_api_uwsgi"] = api
     installs = result["installs"].values()
     result["idempotent"] = result["repo_second_run"]["changed"] == 0 and all(
@@ -319,16 +372,14 @@ def main():
     result["archive_path_used"] = all(
         entry["archive_first"]["source"] == "archive" and entry["pip_first"]["source"] == "pip"
         and entry["checks"]["same_packages_as_pip"] and entry["checks"]["imports"] for entry in installs)
-    result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-    write(args.output, result)
+    ok = result["idempotent"] and result["archive_path_used"]
+    written = run.write(topology, result, complete=ok, path=output)
     print(json.dumps(result, indent=2))
-    if not args.keep:
-        for name in containers:
-            destroy(name)
-        shutil.rmtree(workdir)
-    return 0 if result["idempotent"] and result["archive_path_used"] else 1
-
+    print("wrote %s" % relative(written))
+    if not ok:
+        raise BenchError("idempotent=%s, archive_path_used=%s: see %s" % (
+            result["idempotent"], result["archive_path_used"], relative(written)))
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

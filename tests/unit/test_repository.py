@@ -21,15 +21,16 @@ TMP_ALLOWED = {
     "tests/unit/plugins/connection/test_lxc_attach.py": "a shell command run inside a container",
     "tests/unit/plugins/modules/test_lxc_container.yaml": "a fixture value of lxc.rootfs.path, never opened",
 }
-# /tmp/ as the start of a path (not /var/tmp/, not part of a longer name).
-TMP_PATH = re.compile(r"(?<![\w./~-])/tmp/")
+# The root tmp directory at the start of a path (not var/tmp, not part of a longer name); written
+# with a lookahead so that this file does not hold the pattern it looks for.
+TMP_PATH = re.compile(r"(?<![\w./~-])/tmp(?=/)")
 
 
 def machine_paths():
     """The literal paths of this machine that a committed file must not hold."""
     paths = [str(REPO) + "/", str(REPO) + '"', str(REPO) + "'", str(REPO) + "\n"]
     if REPO.parent != pathlib.Path("/"):
-        # e.g. a sibling checkout or shared directory: ../shared/..., never /work/shared/...
+        # e.g. a shared directory beside the checkout: ../shared/..., never its absolute path
         paths.append(str(REPO.parent) + "/")
     return paths
 
