@@ -133,3 +133,31 @@ def test_fresh_check_fails_on_a_stale_or_partial_result():
     extra = dict(fresh, old={})
     with pytest.raises(SystemExit, match=r"old\.json has no bench script"):
         summary.check_fresh(extra, "2026-01-01T00:00:00Z")
+
+
+def _task(name, seconds, hosts):
+    start = "2026-01-01T00:00:00.000000Z"
+    end = "2026-01-01T00:00:%09.6fZ" % seconds
+    return {"task": {"name": name, "duration": {"start": start, "end": end}}, "hosts": hosts}
+
+
+def test_containers_bench_reads_the_json_report():
+    report = {"plays": [{"tasks": [
+        _task("Create the template (debootstrap, cached by LXC)", 40, {"localhost": {"changed": True}}),
+        _task("Copy the template rootfs into lxsim-bench1", 5, {"localhost": {"changed": True}}),
+        _task("Read the recipe stamp of lxsim-template-trixie", 1, {"localhost": {"changed": False}}),
+        _task("lxstack.openstack.lxc_host : Run debootstrap and put the image in place (all or nothing)", 30,
+              {"bench1": {"changed": True}, "bench2": {"changed": True}}),
+        _task("Create the container", 9, {
+            "bench1-galera": {"changed": True, "timings": {"clone": 0.5, "start": 1.0, "systemd": 6.0}},
+            "bench2-galera": {"changed": True, "timings": {"clone": 0.25, "start": 0.5, "systemd": 4.0}}}),
+    ]}], "stats": {"bench1": {"changed": 3}, "bench2": {"changed": 2}}}
+    assert containers.template_build(report) == 40  # not the per-host copy, not an unchanged read
+    assert containers.base_image_build(report)["seconds"] == 30
+    assert containers.base_image_build(report)["hosts"] == ["bench1", "bench2"]
+    timings = containers.container_timings(report)
+    assert timings["bench1-galera"]["create"] == 1.5 and timings["bench1-galera"]["total"] == 6.5
+    assert sorted(timings) == ["bench1-galera", "bench2-galera"]
+    assert containers.changed(report) == 5
+    cached = {"plays": [{"tasks": report["plays"][0]["tasks"][1:3]}], "stats": {}}
+    assert containers.template_build(cached) is None
