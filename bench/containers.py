@@ -177,7 +177,7 @@ def derive(scenario):
     taken += topology_networks(data).values()
     hosts = derive_hosts(data, used)
     networks = derive_networks(data, taken)
-    bench = translate(data, [pair for pair in networks.values()])
+    bench = translate(data, list(networks.values()))
     for group, spec in (bench.get("host_groups") or {}).items():
         renamed = {}
         for name, host in (spec.get("hosts") or {}).items():
@@ -423,6 +423,7 @@ def measure(inventory, scenario, hosts, expected, opts):
         "hosts_yml_rerun_s": rerun_s,
         "hosts_yml_rerun_changed": changed(rerun),
     }
+
 
 if __name__ == "__main__":
     main()

@@ -247,8 +247,8 @@ def main():
         raise BenchError("--services names no service")
     constraints_dir = os.environ.get("LXSTACK_CONSTRAINTS_DIR", str(ROOT.parent / "shared/openstack/upper-constraints"))
     constraints = pathlib.Path(args.constraints or os.path.join(constraints_dir, "%s.txt" % args.release))
-    preconditions = dict(PRECONDITIONS, files=PRECONDITIONS["files"] + (
-        (constraints, "upper-constraints of %s: --constraints or $LXSTACK_CONSTRAINTS_DIR" % args.release),))
+    preconditions = {**PRECONDITIONS, "files": PRECONDITIONS["files"] + (
+        (constraints, "upper-constraints of %s: --constraints or $LXSTACK_CONSTRAINTS_DIR" % args.release),)}
     containers = (BUILD, SVC, PIP)
     if args.plan:
         print(json.dumps({
@@ -380,6 +380,7 @@ def measure(run, output, args, services, constraints, containers):
         raise BenchError("idempotent=%s, archive_path_used=%s: see %s" % (
             result["idempotent"], result["archive_path_used"], relative(written)))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
