@@ -132,3 +132,47 @@ def test_docs_list_only_playbooks_that_exist():
                     if not (REPO / "playbooks" / name).is_file():
                         problems.append("%s:%d: playbooks/%s" % (doc.relative_to(REPO), start + offset, name))
     assert not problems, "docs name playbooks that do not exist (mark them planned):\n" + "\n".join(problems)
+
+
+# A measured figure: a number with a unit of time or size (not a setting's value such as `=60s`).
+FIGURE = re.compile(r"(?<![=\w.,])\d+(?:[.,]\d+)?\s?(?:ms|s|sec|seconds?|min|minutes?|h|hours?|[KMG]i?B)\b")
+
+
+def figure_units(text):
+    """doc_blocks, with every table row a unit of its own (a row citing a result covers only itself)."""
+    for start, block in doc_blocks(text):
+        rows = [(start + offset, [line]) for offset, line in enumerate(block) if line.lstrip().startswith("|")]
+        rest = [line for line in block if not line.lstrip().startswith("|")]
+        yield from rows
+        if rest:
+            yield start, rest
+
+
+def test_docs_figures_name_their_result():
+    """A figure in the README or the docs comes from a committed bench result, which its paragraph
+    names (bench/results/...); otherwise it is a claim nothing holds and that goes stale unseen."""
+    problems = []
+    docs = [REPO / "README.md", REPO / "tests" / "simhosts" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    for doc in docs:
+        for start, block in figure_units(doc.read_text(encoding="utf-8")):
+            if any("bench/results/" in line for line in block):
+                continue
+            for line in block:
+                for figure in FIGURE.findall(line):
+                    problems.append("%s:%d: %s in %r" % (doc.relative_to(REPO), start, figure, line.strip()[:80]))
+    assert not problems, (
+        "figures in the docs without the bench result they come from (name bench/results/<file> in the "
+        "paragraph, or drop the figure):\n" + "\n".join(problems)
+    )
+
+
+@pytest.mark.parametrize("text", ["took 35 s", "about 1.5 min", "archive 39 MB", "in 0,5 seconds"])
+def test_figure_detected(text):
+    assert FIGURE.search(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["Debian 12 or 13", "ansible-core 2.19", "clusters of 3", "mode 0600", "v3.14", "ControlPersist=60s"]
+)
+def test_no_figure(text):
+    assert not FIGURE.search(text)
