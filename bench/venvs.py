@@ -114,7 +114,8 @@ def address_of(name, timeout=60):
 def prepare(name):
     """A started trixie container with what the project's base image holds, plus python3-venv."""
     if not exists(name):
-        sh("lxc-create", "-n", name, "-t", "debian", "--", "-r", "trixie")
+        # checks the template's prerequisites (lxc-templates, distro-info) before, and the rootfs after
+        sh(str(ROOT / "tests" / "lxc-create-debian"), name, "-r", "trixie")
     sh("lxc-start", "-n", name, check=False)
     address = address_of(name)
     for ca in sorted(pathlib.Path("/usr/local/share/ca-certificates").glob("*.crt")):

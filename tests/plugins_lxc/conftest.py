@@ -2,10 +2,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Real-LXC tests of the lxc_container module and the lxc_attach connection plugin.
 
-They need root, LXC and python3-lxc for /usr/bin/python3, and skip otherwise. Every container they make is
-named ``lxut-*``. The base ``lxut-base`` (Debian trixie + python3, from the lxc-debian template; about 50 s
-the first time, under 20 s once /var/cache/lxc holds the rootfs) is removed at the end unless
-LXUT_KEEP_BASE=1. Stale ``lxut-*`` containers of an interrupted run are removed at the start.
+They need root, LXC and python3-lxc for /usr/bin/python3, and skip otherwise; in CI (``CI=true``) every
+skip is a failure instead, so the tier cannot pass without running. Every container they make is named
+``lxut-*``. The base ``lxut-base`` (Debian trixie + python3, from the lxc-debian template through
+tests/lxc-create-debian, which fails when python3 did not get installed; about 50 s the first time, under
+20 s once /var/cache/lxc holds the rootfs) is removed at the end unless LXUT_KEEP_BASE=1. Stale ``lxut-*``
+containers of an interrupted run are removed at the start.
 
 Run: .venv/bin/python -m pytest tests/plugins_lxc
 """
@@ -23,6 +25,9 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ANSIBLE = ROOT / '.venv' / 'bin' / 'ansible'
+LXC_CREATE_DEBIAN = ROOT / 'tests' / 'lxc-create-debian'
+# CI runs on machines that have everything: a skip there means a test did not run, not a missing feature.
+IN_CI = os.environ.get('CI', '').lower() in ('1', 'true', 'yes')
 BASE = 'lxut-base'
 SYSTEM_PY = '/usr/bin/python3'
 # The managed config every test container starts from: no network needed.
@@ -54,6 +59,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.lxc)
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI a skipped test of this directory (no root, no python3-lxc, no sshd, ...) fails, with the reason."""
+    report = yield
+    if IN_CI and report.skipped and not hasattr(report, 'wasxfail'):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = 'failed'
+        report.longrepr = f'skipped in CI (CI={os.environ["CI"]}), where every real-LXC and SSH test must run: {reason}'
+    return report
 
 
 def sh(*argv, check=True, **kwargs):
@@ -122,7 +138,10 @@ def lxut_base():
         destroy(BASE)
     if BASE not in lxc_names():
         started = time.monotonic()
-        sh('lxc-create', '-n', BASE, '-t', 'debian', '--', '-r', 'trixie', '--packages=python3', timeout=900)
+        proc = sh(str(LXC_CREATE_DEBIAN), BASE, '-r', 'trixie', '--packages=python3', check=False, timeout=900)
+        if proc.returncode:
+            pytest.fail(f'{BASE} could not be created (end of the output; the cause is last):\n'
+                        f'{proc.stdout[-2000:]}\n{proc.stderr.strip()[-3000:]}', pytrace=False)
         print(f'\n{BASE} created in {time.monotonic() - started:.1f} s')
     sh('lxc-stop', '-n', BASE, '-k', check=False)
     yield BASE
