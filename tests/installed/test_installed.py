@@ -133,7 +133,7 @@ def test_every_collection_used_is_a_declared_dependency(site):
     assert not missing, "used but not in galaxy.yml dependencies: %s" % missing
 
 
-@pytest.mark.parametrize("kind", sorted({k for k, _ in _plugins()}))
+@pytest.mark.parametrize("kind", sorted({kind for kind, _name in _plugins()}))
 def test_ansible_doc_of_every_plugin(site, kind):
     names = ["%s.%s" % (FQCN, name) for k, name in _plugins() if k == kind]
     result = site.run("ansible-doc", "-t", kind, *names, check=True)
