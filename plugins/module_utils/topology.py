@@ -45,24 +45,16 @@ MANAGEMENT = "management"
 # unless the operator sets ansible_python_interpreter (interpreter discovery may pick a pyenv shim).
 SYSTEM_PYTHON = "/usr/bin/python3"
 
-# The built-in service catalog, in canonical order: (service, host group, in a container).
-CATALOG = (
-    ("galera", "infra", True),
-    ("rabbitmq", "infra", True),
-    ("memcached", "infra", True),
-    ("haproxy", "infra", True),
-    ("repo", "infra", True),
-    ("keystone", "infra", True),
-    ("glance", "infra", True),
-    ("placement", "infra", True),
-    ("nova_api", "infra", True),
-    ("nova_conductor", "infra", True),
-    ("nova_scheduler", "infra", True),
-    ("neutron_server", "infra", True),
-    ("horizon", "infra", True),
-    ("nova_compute", "compute", False),
-    ("neutron_ovn_agent", "compute", False),
-)
+# The service catalogue is the one the roles read: the defaults of roles/service_catalog, at the same
+# place relative to this file in the checkout and in the installed collection. Of each service the
+# inventory needs its host group and whether it runs in a container; the other keys are the roles'.
+CATALOG_PATH = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
+                                             "roles", "service_catalog", "defaults", "main.yml"))
+CATALOG_VAR = "lxstack_service_catalog"
+CATALOG_KEYS = {
+    "host_group": (str, True), "container": (bool, True), "log_dir": (str, True), "limits": (dict, False),
+    "mounts": (list, False), "frontends": (list, False), "venv": (str, False),
+}
 
 # Known settings: name -> (default, allowed values or None for any string).
 KNOWN_SETTINGS = {
@@ -240,6 +232,38 @@ def read_yaml(path, errs):
     for key, first, line in loader.duplicates:
         errs.add("line %d" % line, "duplicate key '%s' (first defined at line %d)" % (key, first))
     return data
+
+
+_CATALOGS = {}
+
+
+def catalog(path=None):
+    """The service catalogue in canonical order: ``((service, host group, in a container), ...)``.
+
+    Read once per path from the service_catalog role's defaults (``CATALOG_PATH`` unless ``path``
+    is given); a broken file raises TopologyError naming that file, the key and the reason.
+    """
+    path = path or CATALOG_PATH
+    if path not in _CATALOGS:
+        if yaml is None:
+            raise TopologyError([(path, "(python)", "the PyYAML Python library is required")])
+        errs = _Errors(path)
+        data = read_yaml(path, errs)
+        errs.raise_if_any()
+        entries = data.get(CATALOG_VAR) if isinstance(data, dict) else None
+        if not isinstance(entries, dict) or not entries:
+            errs.add(CATALOG_VAR, "missing or not a non-empty mapping of service name to its facts")
+            errs.raise_if_any()
+        out = []
+        for name, spec in entries.items():
+            kpath = "%s.%s" % (CATALOG_VAR, name)
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                errs.add(kpath, "service names are lower-case identifiers (a-z, 0-9, _)")
+            elif _check_keys(spec, CATALOG_KEYS, kpath, errs):
+                out.append((name, _get(spec, "host_group", str), _get(spec, "container", bool)))
+        errs.raise_if_any()
+        _CATALOGS[path] = tuple(out)
+    return _CATALOGS[path]
 
 
 # ---------------------------------------------------------------- address pools
@@ -479,7 +503,7 @@ def _load_settings(topo, settings, errs):
 def _load_services(topo, data, errs):
     """Catalog merged with ``services:`` overrides -> ordered {name: spec} (disabled included)."""
     services = {name: {"group": group, "count": None, "container": container, "enabled": True}
-                for name, group, container in CATALOG}
+                for name, group, container in catalog()}
     overrides = _get(data, "services", dict, {}) or {}
     for name, spec in overrides.items():
         path = "services.%s" % name

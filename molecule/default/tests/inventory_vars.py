@@ -58,10 +58,14 @@ def setting(host, name, role, key):
 
 
 def release_packages(host, name, service):
-    """The requirement strings of ``service`` in the release manifest the roles install from
-    (service_common_release_packages, for the release of inventory host ``name``)."""
-    manifest = setting(host, name, "service_common", "service_common_release_packages")
-    return manifest[str(host_vars(host, name)["lxstack_release"])][service]
+    """The requirement strings of venv ``service`` that the roles install for the release of inventory
+    host ``name``: the inventory's service_common_release_packages when it sets one, else the venv's
+    packages in the service catalogue (lxstack_venvs, which that manifest derives from by default)."""
+    variables = host_vars(host, name)
+    release = str(variables["lxstack_release"])
+    if "service_common_release_packages" in variables:
+        return variables["service_common_release_packages"][release][service]
+    return setting(host, name, "service_catalog", "lxstack_venvs")[service]["packages"][release]
 
 
 def pinned_version(requirements, project):
