@@ -10,37 +10,56 @@ BIN        := $(CURDIR)/$(VENV)/bin
 STAMPS     := .stamps
 # Debian's interpreter: present on every Debian host, unlike a pyenv or a custom build.
 SYSTEM_PY  ?= /usr/bin/python3
-APT_PACKAGES := lxc debootstrap python3-lxc python3-venv python3-dev dnsmasq-base nftables openssh-server shellcheck \
-                iproute2 rsync openssh-client git gcc make
+# Host packages: every Debian package whose commands make setup/test/aio/bench run on this machine
+# (not inside containers), named here because set-up installs without Recommends: nothing may come
+# from a Recommends chain or an earlier run. Checked on every run (make host-packages).
+# LXC and `lxc-create -t debian` (tests/lxc-create-debian): the template runs debootstrap, wget, rsync,
+# openssl and debian-distro-info (without it a current release's security suite is wrong and apt in
+# the container installs nothing); apparmor_parser loads LXC's profiles on a kernel with AppArmor.
+APT_PACKAGES := lxc lxc-templates distro-info debootstrap wget rsync openssl apparmor python3-lxc
+# simulated hosts and lxc-net: ip, nft, dnsmasq, sysctl and pgrep (procps)
+APT_PACKAGES += iproute2 nftables dnsmasq-base procps
+# SSH to the simulated hosts and the connection plugin's SSH leg (ssh, ssh-keygen, a test sshd)
+APT_PACKAGES += openssh-client openssh-server
+# the venv from Debian's interpreter, pip over the site CA, sdist builds; python3-apt lets Ansible's
+# apt module run on this machine in check mode (it cannot install it then)
+APT_PACKAGES += python3-venv python3-dev gcc ca-certificates python3-apt
+# make itself, git (ansible-test sanity, ansible-lint), shellcheck (sanity)
+APT_PACKAGES += make git shellcheck
 COLLECTION_LINK := collections/ansible_collections/lxstack/openstack
 # Tests read OpenStack's upper-constraints from here (CI cannot reach releases.openstack.org).
 CONSTRAINTS_DIR ?= $(abspath $(CURDIR)/../shared/openstack/upper-constraints)
 SCENARIOS  ?= default aio
+# What each test tier ran (JUnit XML, logs); `make test` empties it first and prints a table from it.
+RESULTS    := .cache/test-results
+TEST_TIERS := lint sanity unit installed lxc molecule
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup aio test lint unit installed sanity lxc molecule bench clean
+.PHONY: help setup host-packages aio test lint unit installed sanity lxc molecule bench fresh clean
 
 help:
 	@echo "make aio    set up and deploy an all-in-one cloud"
 	@echo "make test   set up and run every test (lint, sanity, unit, installed, lxc, molecule)"
-	@echo "make setup | lint | unit | installed | sanity | lxc | molecule | bench | clean"
+	@echo "make fresh  the set-up, lint, unit and real-LXC tests on a pristine Debian 12 system (a container)"
+	@echo "make setup | lint | unit | installed | sanity | lxc | molecule | bench | fresh | clean"
 
-setup: $(STAMPS)/apt $(STAMPS)/venv $(COLLECTION_LINK)
+setup: host-packages $(STAMPS)/venv $(COLLECTION_LINK)
 
-$(STAMPS)/apt: Makefile
+# No stamp: dpkg-query takes milliseconds, so a package removed since the last set-up (or added to
+# APT_PACKAGES) is always seen. apt installs only the missing ones (installed ones are not upgraded).
+host-packages:
+	@installed=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(APT_PACKAGES) 2>/dev/null \
+	  | awk '$$NF == "installed" && $$(NF-1) == "ok" {print $$1}' || true); \
+	missing=$$(for p in $(APT_PACKAGES); do grep -qxF "$$p" <<<"$$installed" || echo "$$p"; done | xargs); \
+	if [ -z "$$missing" ]; then echo "host packages: all $(words $(APT_PACKAGES)) installed"; \
+	else echo "host packages: installing $$missing"; apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+
+# The venv does not depend on the host packages' state, only on their presence (order-only).
+$(STAMPS)/venv: requirements.txt requirements-test.txt | host-packages
 	@mkdir -p $(STAMPS)
-	@if ! dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -qv '^install ok installed$$' \
-	    && [ "$$(dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | wc -l)" -eq "$(words $(APT_PACKAGES))" ]; then \
-	  echo "host packages already installed"; \
-	else \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
-	fi
-	@touch $@
-
-$(STAMPS)/venv: requirements.txt requirements-test.txt $(STAMPS)/apt
-	@mkdir -p $(STAMPS)
-	@[ -x $(BIN)/python ] || $(SYSTEM_PY) -m venv $(VENV)
+	@[ -x $(BIN)/pip ] || $(SYSTEM_PY) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-test.txt
 	@touch $@
@@ -53,23 +72,34 @@ aio: setup
 	@echo "make aio: the all-in-one deploy is not yet available (it lands with the AIO issue)."
 	@echo "Set-up is done: .venv, host packages and the collection link are in place."
 
-test: setup lint sanity unit installed lxc molecule
+# Every tier in turn, then how many tests each ran (also after a failure). In CI (CI=true) a skipped
+# real-LXC or molecule test fails the run (tests/plugins_lxc/conftest.py, tests/summary.py).
+test: setup
+	@rm -rf $(RESULTS)
+	@rc=0; $(MAKE) --no-print-directory $(TEST_TIERS) || rc=$$?; \
+	$(BIN)/python tests/summary.py $(RESULTS) $(TEST_TIERS) || rc=1; exit $$rc
 
 lint: setup
-	$(BIN)/ruff check plugins tests bench molecule
-	$(BIN)/ansible-lint
+	@mkdir -p $(RESULTS)
+	@echo "ruff: $$($(BIN)/ruff check --show-files plugins tests bench molecule | grep -c '^/') files" \
+	  > $(RESULTS)/lint.log
+	$(BIN)/ruff check plugins tests bench molecule 2>&1 | tee -a $(RESULTS)/lint.log
+	$(BIN)/ansible-lint 2>&1 | tee -a $(RESULTS)/lint.log
 
 unit: setup
-	$(BIN)/python -m pytest -q tests/unit
+	@mkdir -p $(RESULTS)
+	$(BIN)/python -m pytest -q tests/unit --junitxml=$(RESULTS)/unit.xml
 
 # The collection as an operator uses it: built, installed into a temporary HOME, run by collection
 # name from a directory without any ansible.cfg (tests/installed/test_installed.py; about 35 s).
 installed: setup
-	$(BIN)/python -m pytest -q tests/installed
+	@mkdir -p $(RESULTS)
+	$(BIN)/python -m pytest -q tests/installed --junitxml=$(RESULTS)/installed.xml
 
 # The module and the connection plugin against real containers on this machine (lxut-*).
 lxc: setup
-	$(BIN)/python -m pytest -q tests/plugins_lxc
+	@mkdir -p $(RESULTS)
+	$(BIN)/python -m pytest -q tests/plugins_lxc --junitxml=$(RESULTS)/lxc.xml
 
 # ansible-test needs the collection under ansible_collections/<ns>/<name>: run it from a copy.
 PIP_BOOTSTRAP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
@@ -78,11 +108,15 @@ sanity: setup
 	@rm -rf .cache/sanity && mkdir -p .cache/sanity/ansible_collections/lxstack
 	rsync -a --exclude .venv --exclude .cache --exclude collections --exclude .stamps \
 	  --exclude .git ./ .cache/sanity/ansible_collections/lxstack/openstack/
+	@mkdir -p $(RESULTS)
 	cd .cache/sanity/ansible_collections/lxstack/openstack && git init -q . && git add -A \
-	  && $(BIN)/ansible-test sanity --python 3.11 --color no --requirements
+	  && $(BIN)/ansible-test sanity --python $$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
+	     --color no --requirements 2>&1 | tee $(CURDIR)/$(RESULTS)/sanity.log
 
 molecule: setup
+	@mkdir -p $(RESULTS)
 	@for s in $(SCENARIOS); do [ -d molecule/$$s ] || continue; \
+	  PYTEST_ADDOPTS="--junitxml=$(CURDIR)/$(RESULTS)/molecule-$$s.xml" \
 	  LXSTACK_CONSTRAINTS_DIR=$(CONSTRAINTS_DIR) $(BIN)/molecule test -s $$s || exit 1; done
 
 # Every bench script in turn (bench/_common.py is their shared code, bench/summary.py the report);
@@ -94,6 +128,12 @@ bench: setup
 	for b in $(BENCHES); do echo "== $$b"; LXSTACK_CONSTRAINTS_DIR=$(CONSTRAINTS_DIR) $(BIN)/python $$b; done; \
 	$(BIN)/python bench/summary.py --since $$since; \
 	echo "make bench: done in $$(( $$(date +%s) - start )) s"
+
+# The set-up from a clean clone of HEAD on a pristine Debian system (a fresh privileged nesting
+# container, debootstrap), then lint, unit and the real-LXC tests in it: see tests/fresh/check.
+# FRESH_RELEASE=trixie checks Debian 13.
+fresh: setup
+	tests/fresh/check
 
 clean:
 	rm -rf .cache collections $(STAMPS)
