@@ -171,7 +171,7 @@ def dump_task(expr):
 
 def venv_play(hosts, service, archives=True):
     """service_common's venv entry point for one service; dumps where the venv came from and the step times."""
-    extra_vars = {"service_common_service": service}
+    extra_vars = {"service_common_service": service, "service_common_result_var": "bench_venv"}
     if not archives:
         extra_vars["service_common_venv_archive_url"] = ""
     return [{
@@ -179,12 +179,13 @@ def venv_play(hosts, service, archives=True):
         "tasks": [
             {"name": "Install the venv", "ansible.builtin.include_role": {
                 "name": "lxstack.openstack.service_common", "tasks_from": "venv"}, "vars": extra_vars},
-            dump_task("{'source': service_common_venv_source, 'rebuilt': service_common_venv_changed,"
+            # where it came from is the entry point's result; the step times are read from its own registers
+            dump_task("{'source': bench_venv.source, 'rebuilt': bench_venv.changed,"
                       " 'download_seconds': _service_common_archive_download.elapsed | default(None),"
                       " 'unpack': _service_common_archive_unpack.delta | default(None),"
                       " 'unpack_cpu': _service_common_archive_unpack.stdout_lines | default([]) | last | default(''),"
-                      " 'pip': service_common_venv_build.delta | default(None),"
-                      " 'pip_cpu': service_common_venv_build.stdout_lines | default([]) | last | default('')}"),
+                      " 'pip': _service_common_venv_build.delta | default(None),"
+                      " 'pip_cpu': _service_common_venv_build.stdout_lines | default([]) | last | default('')}"),
         ]}]
 
 
@@ -212,6 +213,7 @@ def keystone_api_play():
             {"name": "Render keystone.conf",
              include: {"name": "lxstack.openstack.service_common", "tasks_from": "config"},
              "vars": {"service_common_service": "keystone", "service_common_config_dest": "/etc/keystone/keystone.conf",
+                      "service_common_result_var": "bench_keystone_conf",
                       "service_common_config": {"DEFAULT": {"debug": False},
                                                 "database": {"connection": "sqlite:////var/lib/keystone/keystone.db"},
                                                 "cache": {"enabled": True}},
@@ -225,7 +227,7 @@ def keystone_api_play():
              "vars": {"service_common_service": "keystone", "service_common_uwsgi_name": "keystone-api",
                       "service_common_uwsgi_module": "keystone.wsgi.api:application",
                       "service_common_uwsgi_bind": "{{ management_address }}", "service_common_uwsgi_port": 5000,
-                      "service_common_unit_restart": "{{ service_common_config_changed }}"}},
+                      "service_common_unit_restart": "{{ bench_keystone_conf.changed }}"}},
             {"name": "The API answers", "ansible.builtin.uri": {"url": "http://{{ management_address }}:5000/v3"},
              "register": "api", "retries": 60, "delay": 2, "until": "api.status == 200"},
             dump_task("{'status': api.status, 'version': api.json.version.id}"),
