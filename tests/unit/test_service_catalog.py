@@ -52,8 +52,8 @@ def _catalog_copy(tmp_path, change):
 
 def test_the_inventory_follows_the_catalogue_file(tmp_path, monkeypatch):
     """A service added to the catalogue file gets its containers, with no other change."""
-    path = _catalog_copy(tmp_path, lambda c: c.update(lxtest={"host_group": "infra", "container": True,
-                                                             "log_dir": "/var/log/lxtest"}))
+    lxtest = {"host_group": "infra", "container": True, "log_dir": "/var/log/lxtest"}
+    path = _catalog_copy(tmp_path, lambda c: c.update(lxtest=lxtest))
     monkeypatch.setattr(topo_lib, "CATALOG_PATH", str(path))
     env = tmp_path / "aio"
     env.mkdir()
