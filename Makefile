@@ -96,10 +96,12 @@ installed: setup
 	@mkdir -p $(RESULTS)
 	$(BIN)/python -m pytest -q tests/installed --junitxml=$(RESULTS)/installed.xml
 
-# The module and the connection plugin against real containers on this machine (lxut-*).
+# The module and the connection plugin against real containers on this machine (lxut-*);
+# LXC_TESTS selects some (pytest node ids), as make fresh does.
+LXC_TESTS ?= tests/plugins_lxc
 lxc: setup
 	@mkdir -p $(RESULTS)
-	$(BIN)/python -m pytest -q tests/plugins_lxc --junitxml=$(RESULTS)/lxc.xml
+	$(BIN)/python -m pytest -q $(LXC_TESTS) --junitxml=$(RESULTS)/lxc.xml
 
 # ansible-test needs the collection under ansible_collections/<ns>/<name>: run it from a copy.
 PIP_BOOTSTRAP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
