@@ -143,6 +143,12 @@ def test_container_limits_log_dirs_and_mounts_derive_from_the_catalogue():
         name: spec["mounts"] for name, spec in CATALOG.items() if "mounts" in spec}
 
 
+def test_haproxy_services_derive_from_the_frontends():
+    """Every frontend of the catalogue, in its order, with its service as the backend group."""
+    assert derived("haproxy", "haproxy_services") == [
+        dict(frontend, group=name) for name, spec in CATALOG.items() for frontend in spec.get("frontends", [])]
+
+
 def test_the_release_manifest_derives_from_the_venvs():
     manifest = derived("service_common", "service_common_release_packages")
     assert manifest == {release: {venv: spec["packages"][release] for venv, spec in VENVS.items()}
@@ -158,6 +164,6 @@ def test_an_override_of_the_catalogue_reaches_the_derived_variables():
 
 
 def test_the_roles_that_derive_from_it_depend_on_it():
-    for role in ("lxc_container", "service_common"):
+    for role in ("haproxy", "lxc_container", "service_common"):
         meta = yaml.safe_load((REPO / "roles" / role / "meta" / "main.yml").read_text())
         assert {"role": "lxstack.openstack.service_catalog"} in meta["dependencies"], role
