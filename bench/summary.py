@@ -138,7 +138,23 @@ def venvs_section(result):
     return rows
 
 
-SECTIONS = {"inventory": inventory_section, "containers": containers_section, "venvs": venvs_section}
+def fresh_section(result):
+    first = next(iter((result.get("runs") or {}).values()), {})
+    rows = ["Debian %s; steps inside: `%s`." % (result.get("release", "?"), first.get("steps", "?")),
+            "",
+            "| run | template built | system ready | steps inside | total | with its removal | load average at "
+            "the end | LXC cache held the release |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for name, run in (result.get("runs") or {}).items():
+        rows.append("| %s | %s | %s s | %s s | %s s | %s s | %s | %s |" % (
+            name, cell(run.get("template_built")), cell(run.get("system_s")), cell(run.get("steps_s")),
+            cell(run.get("total_s")), cell(run.get("wall_s")), cell((run.get("loadavg_end") or [None])[0]),
+            cell(run.get("lxc_cache_held_release"))))
+    return [*rows, ""]
+
+
+SECTIONS = {"inventory": inventory_section, "containers": containers_section, "venvs": venvs_section,
+            "fresh": fresh_section}
 
 
 def render(results):
