@@ -26,10 +26,17 @@ TMP_ALLOWED = {
 TMP_PATH = re.compile(r"(?<![\w./~-])/tmp(?=/)")
 
 
+# Directories that hold a checkout on many machines (a root user's clone in /root/lxstack, say) and
+# that files name legitimately as paths inside containers (/root/.my.cnf): the checkout's own path
+# is still checked there, its parent is not.
+STANDARD_DIRS = frozenset(pathlib.Path(p) for p in (
+    "/", "/root", "/home", "/opt", "/srv", "/usr", "/usr/local", "/usr/src", "/var", "/var/lib", "/mnt"))
+
+
 def machine_paths():
     """The literal paths of this machine that a committed file must not hold."""
     paths = [str(REPO) + "/", str(REPO) + '"', str(REPO) + "'", str(REPO) + "\n"]
-    if REPO.parent != pathlib.Path("/"):
+    if REPO.parent not in STANDARD_DIRS and REPO.parent != pathlib.Path.home():
         # e.g. a shared directory beside the checkout: ../shared/..., never its absolute path
         paths.append(str(REPO.parent) + "/")
     return paths
