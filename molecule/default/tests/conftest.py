@@ -16,6 +16,14 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_generate_tests(metafunc):
+    module = metafunc.module
+    # the module's own list, kept before a marker replaces it: a test without a marker after one
+    # with a marker gets the module's hosts, not the previous test's
+    if "_testinfra_hosts_module" not in vars(module):
+        module._testinfra_hosts_module = getattr(module, "testinfra_hosts", None)
     marker = metafunc.definition.get_closest_marker("testinfra_hosts")
-    if marker is not None:
-        metafunc.module.testinfra_hosts = list(marker.args)
+    hosts = list(marker.args) if marker is not None else module._testinfra_hosts_module
+    if hosts is not None:
+        module.testinfra_hosts = hosts
+    elif hasattr(module, "testinfra_hosts"):
+        del module.testinfra_hosts
