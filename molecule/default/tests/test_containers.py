@@ -143,15 +143,17 @@ def _listeners(text):
                "processes": re.findall(r'\("([^"]+)",pid=', match["process"] or ""), "line": line.strip()}
 
 
-def test_no_socket_listens_on_a_wildcard_or_the_egress_interface(host, probe):
-    assert probe["listening"]["rc"] == 0, probe["listening"]
+def _exposed(host, probe, listening):
+    """The lines of `ss -Hltunp` output (listening) bound to a wildcard or to the egress interface and
+    not on the allow-list; the egress interface is every link of the container (probe) but loopback
+    and the networks the inventory gives it."""
     networks = _vars(host, host.backend.host)["container_networks"]
     egress = {link["ifname"] for link in probe["links"]} - {spec["interface"] for spec in networks.values()} - {"lo"}
     assert egress, "no egress interface besides the networks of the inventory"
     egress_addresses = {addr["local"] for link in probe["links"] if link["ifname"] in egress
                         for addr in link.get("addr_info", [])}
     exposed = []
-    for sock in _listeners(probe["listening"]["out"]):
+    for sock in _listeners(listening):
         if sock["device"] is not None and sock["device"] not in egress:
             continue  # bound to a network interface of the inventory
         if sock["address"] not in _WILDCARDS | egress_addresses and sock["device"] is None:
@@ -159,8 +161,33 @@ def test_no_socket_listens_on_a_wildcard_or_the_egress_interface(host, probe):
         if any((sock["proto"], sock["port"], name) in _EXPOSED_ALLOWED for name in sock["processes"]):
             continue
         exposed.append(sock["line"])
+    return egress, egress_addresses, exposed
+
+
+def test_no_socket_listens_on_a_wildcard_or_the_egress_interface(host, probe):
+    assert probe["listening"]["rc"] == 0, probe["listening"]
+    egress, egress_addresses, exposed = _exposed(host, probe, probe["listening"]["out"])
     assert exposed == [], "listening on a wildcard or the egress interface %s (%s):\n%s" % (
         sorted(egress), sorted(egress_addresses), "\n".join(exposed))
+
+
+# The check above must see a service that listens on every address: in each memcached container, a
+# second memcached is started on 0.0.0.0 (and the real one stays on the management address) while
+# `ss` lists the sockets; the check must name the wildcard one, and only it.
+_WILDCARD_PORT = 11299
+_WILDCARD_CMD = (
+    "memcached -u memcache -U 0 -l 0.0.0.0 -p %d & pid=$!; "
+    "for i in $(seq 50); do ss -Hltn 'sport = :%d' | grep -q . && break; sleep 0.1; done; "
+    "ss -Hltunp; rc=$?; kill $pid; wait $pid; exit $rc" % (_WILDCARD_PORT, _WILDCARD_PORT))
+
+
+@pytest.mark.testinfra_hosts("ansible://memcached")
+def test_socket_check_names_a_service_bound_to_every_address(host, probe):
+    result = host.run(_WILDCARD_CMD)
+    assert result.rc == 0, "ss with a wildcard memcached: %s %s" % (result.stdout, result.stderr)
+    _egress, _addresses, exposed = _exposed(host, probe, result.stdout)
+    assert [re.sub(r"\s+", " ", line).split(" ")[4] for line in exposed] == ["0.0.0.0:%d" % _WILDCARD_PORT], (
+        "the check should name exactly the wildcard memcached, it named:\n%s" % "\n".join(exposed))
 
 
 def test_addresses_of_every_network(host, probe):
