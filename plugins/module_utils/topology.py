@@ -54,6 +54,7 @@ CATALOG_VAR = "lxstack_service_catalog"
 CATALOG_KEYS = {
     "host_group": (str, True), "container": (bool, True), "log_dir": (str, True), "limits": (dict, False),
     "mounts": (list, False), "frontends": (list, False), "venv": (str, False),
+    "tool_venvs": (list, False),
 }
 
 # Known settings: name -> (default, allowed values or None for any string).

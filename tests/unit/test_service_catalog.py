@@ -103,6 +103,7 @@ def test_every_entry_has_the_documented_shape(name):
         assert set(mount) == {"name", "path"} and "/" not in mount["name"] and mount["path"].startswith("/")
     if "venv" in spec:
         assert spec["venv"] in VENVS
+    assert set(spec.get("tool_venvs", [])) <= set(VENVS)
     if spec.get("frontends"):
         # exactly what haproxy_services takes, with the service as the backend group
         frontends = [dict(fe, group=name) for fe in spec["frontends"]]
@@ -129,7 +130,8 @@ def test_every_venv_has_packages_for_every_release():
         assert set(spec) == {"packages"}, venv
         assert sorted(spec["packages"]) == sorted(topo_lib.RELEASES), venv
         assert all(isinstance(p, str) for pkgs in spec["packages"].values() for p in pkgs)
-    assert {spec["venv"] for spec in CATALOG.values() if "venv" in spec} == set(VENVS)
+    used = {spec["venv"] for spec in CATALOG.values() if "venv" in spec}
+    assert used | {venv for spec in CATALOG.values() for venv in spec.get("tool_venvs", [])} == set(VENVS)
 
 
 # ---------------------------------------------------------------- role variables derived from it
