@@ -75,10 +75,12 @@ def _urls(host):
     name = host.backend.host
     variables = host_vars(host, name)
     port = setting(host, name, "keystone", "keystone_port")
-    public = "%s://%s:%s" % ("https" if setting(host, name, "haproxy", "haproxy_tls_enabled") else "http",
-                             variables["lxstack_external_vip_address"], port)
     internal = "%s://%s:%s" % ("https" if setting(host, name, "haproxy", "haproxy_tls_internal") else "http",
                                variables["lxstack_internal_vip_address"], port)
+    # without an external VIP the internal endpoint is public too
+    public = internal if not variables.get("lxstack_external_vip_address") else "%s://%s:%s" % (
+        "https" if setting(host, name, "haproxy", "haproxy_tls_enabled") else "http",
+        variables["lxstack_external_vip_address"], port)
     return {"own": "http://%s:%s" % (variables["management_address"], port), "internal": internal,
             "public": public, "admin": internal}
 
