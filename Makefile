@@ -118,8 +118,11 @@ sanity: setup
 molecule: setup
 	@mkdir -p $(RESULTS)
 	@for s in $(SCENARIOS); do [ -d molecule/$$s ] || continue; \
-	  PYTEST_ADDOPTS="--junitxml=$(CURDIR)/$(RESULTS)/molecule-$$s.xml" \
-	  LXSTACK_CONSTRAINTS_DIR=$(CONSTRAINTS_DIR) $(BIN)/molecule test -s $$s || exit 1; done
+	  rm -f $(RESULTS)/molecule-$$s.failed; \
+	  { PYTEST_ADDOPTS="--junitxml=$(CURDIR)/$(RESULTS)/molecule-$$s.xml" \
+	    LXSTACK_CONSTRAINTS_DIR=$(CONSTRAINTS_DIR) $(BIN)/molecule test -s $$s 2>&1 \
+	    || touch $(RESULTS)/molecule-$$s.failed; } | tee $(RESULTS)/molecule-$$s.log; \
+	  [ ! -e $(RESULTS)/molecule-$$s.failed ] || exit 1; done
 
 # Every bench script in turn (bench/_common.py is their shared code, bench/summary.py the report);
 # each checks its preconditions first and stops the run on any failure. Then summary.py fails unless

@@ -6,6 +6,8 @@ Reads what the tiers leave in the results directory (`make test` empties it firs
   lint.log        ruff's and ansible-lint's output (files checked)
   sanity.log      ansible-test sanity's output (one "Running sanity test" line per test)
   <tier>.xml      pytest's JUnit XML: unit, lxc, molecule-<scenario> (testinfra)
+  molecule-<scenario>.log   molecule's output; a failed scenario's failed tasks are printed again
+                  after the table, so the end of a long CI log names the cause
 Usage: summary.py RESULTS_DIR TIER...   (tiers as make names them: lint sanity unit lxc molecule)
 Exit status 1 when a tier left no result, or, in CI (CI=true), when a real-LXC or molecule test was
 skipped: there every test must run.
@@ -68,6 +70,48 @@ def rows(results, tiers):
             yield (tier, *junit_counts(path), 'tests') if path.exists() else (tier, None, 0, 0, None, 'tests')
 
 
+ANSI = re.compile(r'\x1b\[[0-9;]*m')
+FAILED_TASK = re.compile(r'^(fatal|failed): \[|^ERROR! |^FAILED ')
+LONGEST = 800
+
+
+def failed_tasks(text, keep=12):
+    """The last `keep` failed tasks of an Ansible/molecule output: (TASK line, failure line) pairs.
+
+    A failure followed by "...ignoring" (ignore_errors) is not one; a rescued one still is, and the
+    last entries come first in importance: the run stops at the failure that counted.
+    """
+    found, task = [], ''
+    for raw in text.splitlines():
+        line = ANSI.sub('', raw).lstrip(' \u2502').rstrip()
+        if line.startswith('TASK ['):
+            task = line
+        elif line.startswith('...ignoring') and found:
+            found.pop()
+        elif FAILED_TASK.search(line):
+            found.append((task, line if len(line) <= LONGEST else line[:LONGEST] + ' [...]'))
+    return found[-keep:]
+
+
+def failure_digest(results):
+    """Per failed molecule scenario its failed tasks, then every failed test of the tiers."""
+    out = []
+    for log in sorted(results.glob('molecule-*.log')):
+        if not log.with_suffix('.failed').exists():
+            continue
+        out.append('\n== what failed in %s (whole output in %s)' % (log.stem, log))
+        for task, line in failed_tasks(log.read_text(errors='replace')):
+            out.extend([task, line] if task else [line])
+    for xml in sorted(results.glob('*.xml')):
+        failed = [case.get('classname', '') + '::' + case.get('name', '')
+                  for case in ET.parse(xml).getroot().iter('testcase')
+                  if case.find('failure') is not None or case.find('error') is not None]
+        if failed:
+            out.append('\n== failed tests in %s' % xml.name)
+            out.extend(failed[:20] + (['... and %d more' % (len(failed) - 20)] if len(failed) > 20 else []))
+    return out
+
+
 def main(argv):
     results, tiers = pathlib.Path(argv[1]), argv[2:]
     in_ci = os.environ.get('CI', '').lower() in ('1', 'true', 'yes')
@@ -84,6 +128,8 @@ def main(argv):
             problems.append('%s: %d skipped in CI, where every real-container test must run' % (name, skipped))
     print('\n== tests run per tier (results in %s)' % results)
     print('\n'.join(lines))
+    for line in failure_digest(results):
+        print(line)
     for problem in problems:
         print('ERROR: %s' % problem)
     return 1 if problems else 0

@@ -83,3 +83,38 @@ def test_a_tier_without_results_fails(results):
 def test_failures_are_counted(results):
     (results / 'unit.xml').write_text(junit(213, failures=2, errors=1))
     assert table(summary(results, 'unit').stdout)['unit'][:2] == ['213', '3']
+
+
+MOLECULE_LOG = '''\x1b[2m\u2502\x1b[0m TASK [galera : Check the cluster]
+\x1b[2m\u2502\x1b[0m fatal: [infra1-galera]: FAILED! => {"msg": "expected, ignored"}
+\x1b[2m\u2502\x1b[0m ...ignoring
+\x1b[2m\u2502\x1b[0m TASK [placement : Sync the placement database]
+\x1b[2m\u2502\x1b[0m ok: [infra1-placement]
+\x1b[2m\u2502\x1b[0m TASK [placement : Register placement in keystone]
+\x1b[2m\u2502\x1b[0m fatal: [infra1-placement -> infra1-keystone]: FAILED! => {"msg": "Gateway Timeout"}
+ERROR    Ansible return code was 2
+'''
+
+
+def test_a_failed_scenario_names_its_failed_task_at_the_end(results):
+    (results / 'molecule-default.log').write_text(MOLECULE_LOG)
+    (results / 'molecule-default.failed').touch()
+    out = summary(results, 'molecule').stdout
+    digest = out[out.index('== what failed in molecule-default'):]
+    assert 'TASK [placement : Register placement in keystone]\n' \
+           'fatal: [infra1-placement -> infra1-keystone]: FAILED! => {"msg": "Gateway Timeout"}' in digest
+    assert 'expected, ignored' not in digest and 'Sync the placement' not in digest
+
+
+def test_a_passed_scenario_prints_no_digest(results):
+    (results / 'molecule-default.log').write_text(MOLECULE_LOG)
+    assert 'what failed' not in summary(results, 'molecule').stdout
+
+
+def test_failed_tests_are_named(results):
+    (results / 'molecule-aio.xml').write_text(
+        '<testsuites><testsuite tests="2" failures="1"><testcase classname="test_keystone" name="test_token[h]">'
+        '<failure message="x"/></testcase><testcase classname="a" name="ok"/></testsuite></testsuites>')
+    out = summary(results, 'molecule').stdout
+    assert '== failed tests in molecule-aio.xml\ntest_keystone::test_token[h]\n' in out
+    assert 'a::ok' not in out
