@@ -14,7 +14,7 @@ import json
 
 import pytest
 import testinfra
-from inventory_vars import group, host_vars, setting
+from inventory_vars import endpoint_urls, group, host_vars, setting
 
 testinfra_hosts = ["ansible://keystone"]
 
@@ -71,18 +71,11 @@ _CLIENT_PYTHON = "/openstack/venvs/openstackclient/bin/python"
 
 
 def _urls(host):
-    """The identity endpoints as the keystone role derives them from the inventory."""
+    """The identity endpoints (inventory_vars.endpoint_urls) and the container's own address."""
     name = host.backend.host
-    variables = host_vars(host, name)
-    port = setting(host, name, "keystone", "keystone_port")
-    internal = "%s://%s:%s" % ("https" if setting(host, name, "haproxy", "haproxy_tls_internal") else "http",
-                               variables["lxstack_internal_vip_address"], port)
-    # without an external VIP the internal endpoint is public too
-    public = internal if not variables.get("lxstack_external_vip_address") else "%s://%s:%s" % (
-        "https" if setting(host, name, "haproxy", "haproxy_tls_enabled") else "http",
-        variables["lxstack_external_vip_address"], port)
-    return {"own": "http://%s:%s" % (variables["management_address"], port), "internal": internal,
-            "public": public, "admin": internal}
+    own = "http://%s:%s" % (host_vars(host, name)["management_address"],
+                            setting(host, name, "keystone", "keystone_port"))
+    return {"own": own, **endpoint_urls(host, name, "keystone", "keystone_port")}
 
 
 def _probe(host, subject=""):

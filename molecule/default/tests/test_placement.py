@@ -8,7 +8,7 @@ import base64
 import json
 
 import pytest
-from inventory_vars import host_vars, setting
+from inventory_vars import endpoint_urls, host_vars, setting
 
 _CLIENT = r"""
 import json, sys, urllib.error, urllib.request
@@ -43,18 +43,6 @@ print(json.dumps(out))
 """
 
 
-def _urls(host, name):
-    variables = host_vars(host, name)
-    port = setting(host, name, "placement", "placement_port")
-    internal = "%s://%s:%s" % ("https" if setting(host, name, "haproxy", "haproxy_tls_internal") else "http",
-                               variables["lxstack_internal_vip_address"], port)
-    # without an external VIP the internal endpoint is public too
-    public = internal if not variables.get("lxstack_external_vip_address") else "%s://%s:%s" % (
-        "https" if setting(host, name, "haproxy", "haproxy_tls_enabled") else "http",
-        variables["lxstack_external_vip_address"], port)
-    return {"public": public, "internal": internal, "admin": internal}
-
-
 @pytest.mark.testinfra_hosts("ansible://placement")
 def test_placement_answers_and_passes_its_upgrade_check(host):
     address = host_vars(host, host.backend.host)["management_address"]
@@ -68,7 +56,7 @@ def test_placement_answers_and_passes_its_upgrade_check(host):
 
 @pytest.mark.testinfra_hosts("ansible://keystone")
 def test_placement_api_through_both_vips_with_a_token(host):
-    urls = _urls(host, host.backend.host)
+    urls = endpoint_urls(host, host.backend.host, "placement", "placement_port")
     script = "/openstack/venvs/openstackclient/bin/python -c \"import base64; exec(base64.b64decode('%s'))\" %s %s" % (
         base64.b64encode(_CLIENT.encode()).decode(), urls["internal"], urls["public"])
     out = json.loads(host.check_output(script))
