@@ -100,7 +100,9 @@ def test_every_entry_has_the_documented_shape(name):
     limits = spec.get("limits", {})
     assert set(limits) <= {"memory_mb", "cpus"} and all(isinstance(v, (int, float)) for v in limits.values())
     for mount in spec.get("mounts", []):
-        assert set(mount) == {"name", "path"} and "/" not in mount["name"] and mount["path"].startswith("/")
+        assert {"name", "path"} <= set(mount) <= {"name", "path", "shared"}
+        assert "/" not in mount["name"] and mount["path"].startswith("/")
+        assert mount.get("shared", False) in (True, False)
     if "venv" in spec:
         assert spec["venv"] in VENVS
     assert set(spec.get("tool_venvs", [])) <= set(VENVS)

@@ -52,7 +52,7 @@ def test_bad_input_is_named(args, message):
 
 
 # The roles whose endpoint URLs come from the filter: role -> its URL variables and port.
-ROLES = {"keystone": ("keystone", 5000), "placement": ("placement", 8778)}
+ROLES = {"keystone": ("keystone", 5000), "placement": ("placement", 8778), "glance": ("glance", 9292)}
 
 
 @pytest.mark.parametrize("role", sorted(ROLES))
