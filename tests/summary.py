@@ -81,16 +81,23 @@ def failed_tasks(text, keep=12):
     A failure followed by "...ignoring" (ignore_errors) is not one; a rescued one still is, and the
     last entries come first in importance: the run stops at the failure that counted.
     """
-    found, task = [], ''
+    found, task, more = [], '', False
     for raw in text.splitlines():
         line = ANSI.sub('', raw).lstrip(' \u2502').rstrip()
         if line.startswith('TASK ['):
-            task = line
+            task, more = line, False
         elif line.startswith('...ignoring') and found:
             found.pop()
+            more = False
         elif FAILED_TASK.search(line):
-            found.append((task, line if len(line) <= LONGEST else line[:LONGEST] + ' [...]'))
-    return found[-keep:]
+            found.append((task, line))
+            more = True
+        elif more and line and not line.startswith(('PLAY ', 'ok: [', 'changed: [', 'skipping: [')):
+            # the YAML callback puts the result (msg, stderr, ...) on the lines after "FAILED! =>"
+            found[-1] = (found[-1][0], found[-1][1] + ' ' + line.strip())
+        else:
+            more = more and not line
+    return [(t, f if len(f) <= LONGEST else f[:LONGEST] + ' [...]') for t, f in found[-keep:]]
 
 
 def failure_digest(results):

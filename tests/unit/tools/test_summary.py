@@ -92,6 +92,13 @@ MOLECULE_LOG = '''\x1b[2m\u2502\x1b[0m TASK [galera : Check the cluster]
 \x1b[2m\u2502\x1b[0m ok: [infra1-placement]
 \x1b[2m\u2502\x1b[0m TASK [placement : Register placement in keystone]
 \x1b[2m\u2502\x1b[0m fatal: [infra1-placement -> infra1-keystone]: FAILED! => {"msg": "Gateway Timeout"}
+\x1b[2m\u2502\x1b[0m TASK [glance : Refuse an image store that is not shared]
+\x1b[2m\u2502\x1b[0m fatal: [g2-glance]: FAILED! =>
+\x1b[2m\u2502\x1b[0m     changed: false
+\x1b[2m\u2502\x1b[0m     msg: 'g2-glance does not share
+\x1b[2m\u2502\x1b[0m         the image store'
+\x1b[2m\u2502\x1b[0m
+\x1b[2m\u2502\x1b[0m PLAY RECAP
 ERROR    Ansible return code was 2
 '''
 
@@ -104,6 +111,9 @@ def test_a_failed_scenario_names_its_failed_task_at_the_end(results):
     assert 'TASK [placement : Register placement in keystone]\n' \
            'fatal: [infra1-placement -> infra1-keystone]: FAILED! => {"msg": "Gateway Timeout"}' in digest
     assert 'expected, ignored' not in digest and 'Sync the placement' not in digest
+    # a result printed on the lines after "FAILED! =>" (the YAML callback) is joined to it
+    assert "fatal: [g2-glance]: FAILED! => changed: false msg: 'g2-glance does not share the image store'\n" in digest
+    assert 'PLAY RECAP' not in digest
 
 
 def test_a_passed_scenario_prints_no_digest(results):
