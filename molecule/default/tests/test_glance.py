@@ -73,8 +73,8 @@ def test_glance_answers_and_its_schema_matches_the_code(host):
 def test_the_image_store_belongs_to_the_fixed_glance_ids(host):
     uid = setting(host, host.backend.host, "glance", "glance_uid")
     store = host.file(setting(host, host.backend.host, "glance", "glance_images_dir"))
-    assert store.is_directory and (store.uid, store.gid, store.mode) == (uid, uid, 0o750), (store.uid, store.gid,
-                                                                                         oct(store.mode))
+    owner = (store.uid, store.gid, store.mode)
+    assert store.is_directory and owner == (uid, uid, 0o750), (store.uid, store.gid, oct(store.mode))
     assert host.user("glance").uid == uid
 
 
