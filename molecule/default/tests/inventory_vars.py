@@ -79,11 +79,12 @@ def pinned_version(requirements, project):
     raise AssertionError("%s is not in the requirements %s" % (project, requirements))
 
 
-def endpoint_urls(host, name, role, port_key):
+def endpoint_urls(host, name, role, port_key, path=""):
     """The public, internal and admin URLs of ``role``'s service as an operator reads them off the topology
     (written here on their own, not through the roles' filter, so the test checks the rule): internal and
     admin on the internal VIP with haproxy_tls_internal's scheme; public on the external VIP with
-    haproxy_tls_enabled's, or the internal one when the topology has no external VIP."""
+    haproxy_tls_enabled's, or the internal one when the topology has no external VIP; ``path`` follows the
+    port (nova's /v2.1)."""
     variables = host_vars(host, name)
     port = setting(host, name, role, port_key)
     internal = "%s://%s:%s" % ("https" if setting(host, name, "haproxy", "haproxy_tls_internal") else "http",
@@ -91,4 +92,4 @@ def endpoint_urls(host, name, role, port_key):
     public = internal if not variables.get("lxstack_external_vip_address") else "%s://%s:%s" % (
         "https" if setting(host, name, "haproxy", "haproxy_tls_enabled") else "http",
         variables["lxstack_external_vip_address"], port)
-    return {"public": public, "internal": internal, "admin": internal}
+    return {"public": public + path, "internal": internal + path, "admin": internal + path}
