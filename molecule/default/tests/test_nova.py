@@ -40,8 +40,8 @@ def test_the_apis_and_the_console_proxy_answer_on_the_container(host):
     assert status == 200 and json.loads(body)["version"]["id"] == "v2.1", body
     status, body = _get(host, "http://%s:%s/" % (address, setting(host, name, "nova", "nova_metadata_port")))
     assert status == 200 and "latest" in body.split(), body
-    status, body = _get(host, "http://%s:%s/vnc_lite.html" % (address, setting(host, name, "nova",
-                                                                              "nova_novncproxy_port")))
+    novnc_port = setting(host, name, "nova", "nova_novncproxy_port")
+    status, body = _get(host, "http://%s:%s/vnc_lite.html" % (address, novnc_port))
     assert status == 200 and "noVNC" in body
 
 
