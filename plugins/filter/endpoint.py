@@ -11,6 +11,7 @@ Documentation: endpoint_urls.yml beside this file.
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 try:
     import netaddr
@@ -48,8 +49,12 @@ def endpoint_urls(port, internal_vip, external_vip="", internal_tls=False, exter
     path = path or ""
     if path and not path.startswith("/"):
         path = "/" + path
-    internal = _url(bool(internal_tls), _host(internal_vip, "internal VIP"), port, path)
-    public = _url(bool(external_tls), _host(external_vip, "external VIP"), port, path) if external_vip else internal
+    try:
+        internal_tls, external_tls = boolean(internal_tls), boolean(external_tls)
+    except TypeError as exc:
+        raise AnsibleFilterError("endpoint_urls: the TLS switches must be booleans: %s" % exc) from None
+    internal = _url(internal_tls, _host(internal_vip, "internal VIP"), port, path)
+    public = _url(external_tls, _host(external_vip, "external VIP"), port, path) if external_vip else internal
     return {"public": public, "internal": internal, "admin": internal}
 
 

@@ -45,27 +45,51 @@ def test_ipv6_in_brackets_and_names_as_they_are():
     ((0, "10.0.0.10"), "the port must be in 1-65535"),
     ((5000, ""), "the internal VIP must be an address or a name"),
     ((5000, None), "the internal VIP must be an address or a name"),
+    ((5000, "10.0.0.10", "", "maybe"), "the TLS switches must be booleans"),
 ])
 def test_bad_input_is_named(args, message):
     with pytest.raises(AnsibleFilterError, match=message):
         urls(*args)
 
 
-# The roles whose endpoint URLs come from the filter: role -> its URL variables and port.
-ROLES = {"keystone": ("keystone", 5000), "placement": ("placement", 8778), "glance": ("glance", 9292)}
+def test_tls_switches_given_as_text_are_read_as_booleans():
+    got = urls(5000, "10.0.0.10", "203.0.113.10", "False", "true")
+    assert (got["internal"], got["public"]) == ("http://10.0.0.10:5000", "https://203.0.113.10:5000")
+
+
+# The roles whose endpoint URLs come from the filter: role -> its URL variables, port and path.
+ROLES = {"keystone": ("keystone", 5000, ""), "placement": ("placement", 8778, ""), "glance": ("glance", 9292, ""),
+         "nova": ("nova", 8774, "/v2.1")}
+
+
+def _trusted(value):
+    """Role defaults as the templar takes them: every string a trusted template."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {key: _trusted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_trusted(item) for item in value]
+    return value
 
 
 @pytest.mark.parametrize("role", sorted(ROLES))
 @pytest.mark.parametrize("external, tls_internal, tls_external", [
     ("", False, False), ("203.0.113.10", False, True), ("203.0.113.10", True, True)])
 def test_role_defaults_render_the_filter_result(role, external, tls_internal, tls_external):
-    prefix, port = ROLES[role]
-    variables = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())
+    prefix, port, path = ROLES[role]
+    # the role's defaults over service_common's (its meta dependency), as Ansible sees them
+    variables = yaml.safe_load((ROOT / "roles" / "service_common" / "defaults" / "main.yml").read_text())
+    variables.update(yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text()))
     variables.update(lxstack_internal_vip_address="10.0.0.10", lxstack_external_vip_address=external,
                      haproxy_tls_internal=tls_internal, haproxy_tls_enabled=tls_external,
                      management_address="10.0.0.21")
-    templar = Templar(loader=DataLoader(), variables={k: trust_as_template(v) if isinstance(v, str) else v
-                                                      for k, v in variables.items()})
-    want = urls(port, "10.0.0.10", external, tls_internal, tls_external)
+    templar = Templar(loader=DataLoader(), variables=_trusted(variables))
+    want = urls(port, "10.0.0.10", external, tls_internal, tls_external, path)
+    keystone = urls(5000, "10.0.0.10", external, tls_internal, tls_external)
     for kind in ("public", "internal", "admin"):
         assert templar.template(trust_as_template("{{ %s_%s_url }}" % (prefix, kind))) == want[kind]
+    if role != "keystone":
+        for kind in ("public", "internal"):
+            assert templar.template(trust_as_template("{{ %s_keystone_%s_url }}" % (prefix, kind))) == keystone[kind]
+    assert templar.template(trust_as_template("{{ service_common_keystone_auth_url }}")) == keystone["internal"] + "/v3"
