@@ -24,8 +24,7 @@ def _get(host, url):
     return json.loads(out)
 
 
-@pytest.mark.testinfra_hosts("ansible://nova_api:nova_conductor:nova_scheduler")
-def test_nova_config_is_readable_by_nova_only(host):
+def _config_is_readable_by_nova_only(host):
     conf = host.file("/etc/nova/nova.conf")
     assert (conf.user, conf.group, conf.mode) == ("root", "nova", 0o640)
 
@@ -36,6 +35,7 @@ def test_the_apis_and_the_console_proxy_answer_on_the_container(host):
     address = host_vars(host, name)["management_address"]
     for unit in ("nova-api", "nova-metadata", "nova-novncproxy"):
         assert host.service(unit).is_running, unit
+    _config_is_readable_by_nova_only(host)
     status, body = _get(host, "http://%s:%s/v2.1" % (address, setting(host, name, "nova", "nova_api_port")))
     assert status == 200 and json.loads(body)["version"]["id"] == "v2.1", body
     status, body = _get(host, "http://%s:%s/" % (address, setting(host, name, "nova", "nova_metadata_port")))
@@ -46,13 +46,15 @@ def test_the_apis_and_the_console_proxy_answer_on_the_container(host):
 
 
 @pytest.mark.testinfra_hosts("ansible://nova_conductor")
-def test_conductor_runs(host):
+def test_conductor_runs_and_its_config_is_private(host):
     assert host.service("nova-conductor").is_running
+    _config_is_readable_by_nova_only(host)
 
 
 @pytest.mark.testinfra_hosts("ansible://nova_scheduler")
-def test_scheduler_runs(host):
+def test_scheduler_runs_and_its_config_is_private(host):
     assert host.service("nova-scheduler").is_running
+    _config_is_readable_by_nova_only(host)
 
 
 @pytest.mark.testinfra_hosts("ansible://nova_api")
