@@ -71,7 +71,7 @@ def test_aio_groups_and_vars(tmp_path):
     assert members(inv, "physical_hosts") == ["aio1"]
     assert members(inv, "infra_hosts") == ["aio1"]
     assert members(inv, "lxc_hosts") == ["aio1"]
-    assert len(members(inv, "all_containers")) == 13
+    assert len(members(inv, "all_containers")) == 14
     assert members(inv, "aio1_containers") == members(inv, "all_containers")
     assert members(inv, "keystone") == ["aio1-keystone"]
     assert members(inv, "nova_api") == ["aio1-nova-api"]
@@ -113,7 +113,8 @@ def test_aio_groups_and_vars(tmp_path):
 
 def test_allocation_is_lowest_free_in_canonical_order(tmp_path):
     inv = load(example(tmp_path, "aio"))
-    # galera is the first service of the catalog, horizon the last container service
+    # galera is the first service of the catalog; horizon was the last container service before
+    # ovn_central, which came later and follows it
     assert hostvars(inv, "aio1-galera")["management_address"] == "172.29.236.51"
     assert hostvars(inv, "aio1-horizon")["management_address"] == "172.29.236.63"
     macs = [b[1] for nets in addresses(inv).values() for b in nets.values()]
@@ -186,9 +187,9 @@ def test_removed_container_keeps_its_entry(tmp_path, capsys):
     state = yaml.safe_load((env / "topology.state.yml").read_text())
     assert state["containers"]["aio1-horizon"]["management"]["address"] == "172.29.236.63"
     assert "aio1-horizon' is no longer in the topology" in capsys.readouterr().err
-    # a new service must not reuse the address held by the departed container
+    # a new service must not reuse the address held by the departed container (.64: ovn_central's)
     edit(env / "topology.yml", {"services.designate": {"group": "infra"}})
-    assert hostvars(load(env), "aio1-designate")["management_address"] == "172.29.236.64"
+    assert hostvars(load(env), "aio1-designate")["management_address"] == "172.29.236.65"
 
 
 def test_host_without_containers(tmp_path):
