@@ -59,7 +59,7 @@ def test_tls_switches_given_as_text_are_read_as_booleans():
 
 # The roles whose endpoint URLs come from the filter: role -> its URL variables, port and path.
 ROLES = {"keystone": ("keystone", 5000, ""), "placement": ("placement", 8778, ""), "glance": ("glance", 9292, ""),
-         "nova": ("nova", 8774, "/v2.1")}
+         "nova": ("nova", 8774, "/v2.1"), "neutron": ("neutron", 9696, "")}
 
 
 def _trusted(value):
