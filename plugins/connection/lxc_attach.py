@@ -118,10 +118,10 @@ from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.connection import ConnectionBase
 from ansible.plugins.loader import connection_loader
 from ansible.utils.display import Display
+from ansible_collections.lxstack.openstack.plugins.module_utils.lxc_container import ATTACH_ENV
 
 display = Display()
 
-ATTACH_ENV = ('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8', 'HOME=/root')
 # what lxc-attach itself prints when the container is stopped or missing
 NOT_RUNNING = b'Failed to get init pid'
 

@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Service containers on the simulated hosts, checked through lxstack.openstack.lxc_attach.
 
-testinfra's ansible backend hands connection plugins it does not know to ``ansible`` itself, so every
-command runs on the container's physical host (over SSH) as ``lxc-attach``. One probe per container
+Every command runs on the container's physical host (over SSH) as ``lxc-attach``, the way the
+connection plugin runs it (conftest.py: one multiplexed SSH connection per host). One probe per container
 (a Python script run once in it) gathers what the tests check, to keep the number of round trips
 low. Expected values come from the topology inventory, not from literals.
 """
@@ -211,3 +211,15 @@ def test_pip_download_over_https(probe):
     pip = probe["pip"]
     assert pip["rc"] == 0, pip["out"][-2000:] + pip["err"]
     assert any(f.endswith((".whl", ".tar.gz")) for f in pip["files"]), pip["files"]
+
+
+@pytest.mark.testinfra_hosts("ansible://lxc_hosts")
+def test_sshd_takes_a_session_for_every_container_of_the_host(host):
+    # every container of the host rides on the deploy host's one multiplexed SSH connection
+    name = host.backend.host
+    runner = host.backend.ansible_runner
+    containers = [c for c in runner.get_hosts("all_containers") if _vars(host, c)["physical_host"] == name]
+    # through Ansible (its SSH settings: the deploy key), as every task reaches the host
+    effective = host.ansible("command", "sshd -T", check=False)["stdout"]
+    found = re.search(r"^maxsessions (\d+)$", effective, re.M)
+    assert found and int(found.group(1)) > len(containers), (found and found.group(0), len(containers))
