@@ -13,6 +13,7 @@ import shlex
 import pytest
 import testinfra
 from ansible_collections.lxstack.openstack.plugins.module_utils.lxc_container import ATTACH_ENV
+from inventory_vars import plain
 from testinfra.backend.ansible import AnsibleBackend
 from testinfra.utils.ansible_runner import get_ansible_config
 
@@ -65,7 +66,7 @@ def _physical_host(variables):
 
 
 def _run(self, command, *args, **kwargs):
-    variables = self.ansible_runner.get_variables(self.host)
+    variables = plain(self.ansible_runner.get_variables(self.host))
     if (self.force_ansible or variables.get("ansible_connection") != "lxstack.openstack.lxc_attach"
             or variables.get("physical_host_connection", "ssh") != "ssh"):
         return _ansible_run(self, command, *args, **kwargs)
