@@ -1,6 +1,7 @@
 # Copyright (c) lxstack contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Per-test host selection: ``@pytest.mark.testinfra_hosts("ansible://<group>")``.
+"""Per-test host selection: ``@pytest.mark.testinfra_hosts("ansible://<group>")``, with ``one=True``
+for the first host of the group only (an API check that any member of the group can run as well).
 
 pytest-testinfra only reads a module-level ``testinfra_hosts`` list (a test without one runs on the
 local machine). The marker sets that list for the one test being parametrized, before testinfra's
@@ -15,11 +16,11 @@ import testinfra
 from ansible_collections.lxstack.openstack.plugins.module_utils.lxc_container import ATTACH_ENV
 from inventory_vars import plain
 from testinfra.backend.ansible import AnsibleBackend
-from testinfra.utils.ansible_runner import get_ansible_config
+from testinfra.utils.ansible_runner import AnsibleRunner, get_ansible_config
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "testinfra_hosts(*hosts): testinfra host specs of this test")
+    config.addinivalue_line("markers", "testinfra_hosts(*hosts, one=False): testinfra host specs of this test")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -31,6 +32,9 @@ def pytest_generate_tests(metafunc):
         module._testinfra_hosts_module = getattr(module, "testinfra_hosts", None)
     marker = metafunc.definition.get_closest_marker("testinfra_hosts")
     hosts = list(marker.args) if marker is not None else module._testinfra_hosts_module
+    if marker is not None and marker.kwargs.get("one"):
+        runner = AnsibleRunner.get_runner(metafunc.config.option.ansible_inventory)
+        hosts = ["ansible://%s" % runner.get_hosts(spec.split("://", 1)[1])[0] for spec in hosts]
     if hosts is not None:
         module.testinfra_hosts = hosts
     elif hasattr(module, "testinfra_hosts"):

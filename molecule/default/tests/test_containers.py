@@ -10,9 +10,11 @@ low. Expected values come from the topology inventory, not from literals.
 
 import base64
 import json
+import os
 import re
 
 import pytest
+import testinfra
 from inventory_vars import host_vars as _vars
 
 testinfra_hosts = ["ansible://all_containers"]
@@ -223,3 +225,25 @@ def test_sshd_takes_a_session_for_every_container_of_the_host(host):
     effective = host.ansible("command", "sshd -T", check=False)["stdout"]
     found = re.search(r"^maxsessions (\d+)$", effective, re.M)
     assert found and int(found.group(1)) > len(containers), (found and found.group(0), len(containers))
+
+
+@pytest.mark.testinfra_hosts("ansible://lxc_hosts", one=True)
+def test_the_base_image_is_built_once_and_unpacked_on_the_other_hosts(host):
+    # copies of one build keep its file times; independent debootstraps would differ
+    runner = host.backend.ansible_runner
+    listings, images = {}, set()
+    for name in runner.get_hosts("lxc_hosts"):
+        # through Ansible (its SSH settings), as the parametrized host itself
+        other = testinfra.get_host("ansible://%s" % name, ansible_inventory=host.backend.ansible_inventory,
+                                   force_ansible=True)
+        image = json.loads(other.check_output("cat /var/lib/lxstack/lxc-host.json"))["base_image"]
+        images.add(image)
+        listings[name] = other.check_output(
+            "find /var/lib/lxc/%s/rootfs/usr/bin /var/lib/lxc/%s/rootfs/etc -maxdepth 1 -printf '%%P %%T@\\n'"
+            " | sort | sha256sum", image, image)
+    assert len(images) == 1, images
+    assert len(set(listings.values())) == 1, listings
+    # the deploy host (where the tests run) keeps the archive the other hosts unpacked
+    cache = os.path.expanduser("~/.cache/lxstack/images")
+    assert os.path.isfile(os.path.join(cache, "%s.tar.gz" % images.pop())), os.listdir(cache)
+

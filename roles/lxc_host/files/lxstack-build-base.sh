@@ -2,9 +2,11 @@
 # Builds an LXC base container with debootstrap, all or nothing (managed by lxstack.openstack).
 # The rootfs is made in a temporary directory beside the final one and moved into place only
 # when every step succeeded, so an interrupted or failed build leaves nothing half-made.
-# usage: lxstack-build-base.sh NAME DISTRO MIRROR PACKAGES RECIPE_DIR LXC_PATH
+# With ARCHIVE (an image another host built, made by tar from LXC_PATH), the image is unpacked from
+# it instead, all or nothing as well, and its config written for this host's LXC_PATH.
+# usage: lxstack-build-base.sh NAME DISTRO MIRROR PACKAGES RECIPE_DIR LXC_PATH [ARCHIVE]
 set -eu
-name=$1 distro=$2 mirror=$3 packages=$4 recipe=$5 lxcpath=$6
+name=$1 distro=$2 mirror=$3 packages=$4 recipe=$5 lxcpath=$6 archive=${7:-}
 final="$lxcpath/$name"
 tmp="$lxcpath/.$name.building"
 
@@ -27,6 +29,22 @@ cleanup
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 mkdir -p "$tmp"
+
+finish() {
+    sed -e "s|@ROOTFS@|$final/rootfs|" -e "s|@NAME@|$name|" "$recipe/config" >"$tmp/config"
+    chmod 0755 "$tmp"
+    rm -rf --one-file-system "$final"
+    mv "$tmp" "$final"
+    trap - EXIT
+}
+
+if [ -n "$archive" ]; then
+    tar --extract --gzip --numeric-owner --xattrs --xattrs-include='*' --strip-components=1 \
+        --file "$archive" --directory "$tmp" "$name/rootfs"
+    finish
+    echo "unpacked $name"
+    exit 0
+fi
 
 # A mirror may drop a download now and then: retry, keeping the packages already fetched.
 mkdir -p "$tmp/debs"
@@ -71,9 +89,5 @@ rm -rf "$tmp/rootfs/var/lib/apt/lists/"* "$tmp/debootstrap.log" "$tmp/rootfs/var
 # No package lists in the image: date their directory back so that apt's cache_valid_time in a
 # new clone does not take the image's build time for a recent update.
 touch -d @0 "$tmp/rootfs/var/lib/apt/lists"
-sed -e "s|@ROOTFS@|$final/rootfs|" -e "s|@NAME@|$name|" "$recipe/config" >"$tmp/config"
-chmod 0755 "$tmp"
-rm -rf --one-file-system "$final"
-mv "$tmp" "$final"
-trap - EXIT
+finish
 echo "built $name"
