@@ -16,6 +16,7 @@ import re
 import pytest
 import testinfra
 from inventory_vars import host_vars as _vars
+from inventory_vars import role_defaults
 
 testinfra_hosts = ["ansible://all_containers"]
 
@@ -247,3 +248,13 @@ def test_the_base_image_is_built_once_and_unpacked_on_the_other_hosts(host):
     cache = os.path.expanduser("~/.cache/lxstack/images")
     assert os.path.isfile(os.path.join(cache, "%s.tar.gz" % images.pop())), os.listdir(cache)
 
+
+def test_every_uwsgi_api_logs_to_a_file_named_after_it(host):
+    # oslo.log would name the file after the outermost Python frame: "<frozen importlib._bootstrap>.log"
+    service = _vars(host, host.backend.host)["container_service"]
+    log_dir = role_defaults("service_catalog")["lxstack_service_catalog"][service].get("log_dir")
+    apis = host.run("ls /etc/lxstack/uwsgi").stdout.split()
+    logs = host.run("ls %s", log_dir).stdout.split() if log_dir else []
+    assert [f for f in logs if "<" in f or "frozen" in f] == [], logs
+    for ini in apis:
+        assert ini[:-len(".ini")] + ".log" in logs, (ini, log_dir, logs)
