@@ -78,7 +78,7 @@ def test_the_image_store_belongs_to_the_fixed_glance_ids(host):
     assert host.user("glance").uid == uid
 
 
-@pytest.mark.testinfra_hosts("ansible://keystone")
+@pytest.mark.testinfra_hosts("ansible://keystone", one=True)
 def test_an_image_uploaded_through_the_vip_is_served_by_every_glance_container(host):
     urls = endpoint_urls(host, host.backend.host, "glance", "glance_port")
     port = setting(host, host.backend.host, "glance", "glance_port")

@@ -78,7 +78,7 @@ def test_the_api_and_the_workers_run_on_the_container(host):
     assert status.rc in (0, 1), status.stdout + status.stderr
 
 
-@pytest.mark.testinfra_hosts("ansible://keystone")
+@pytest.mark.testinfra_hosts("ansible://keystone", one=True)
 def test_network_api_through_both_vips(host):
     name = host.backend.host
     urls = endpoint_urls(host, name, "neutron", "neutron_port")
@@ -92,7 +92,7 @@ def test_network_api_through_both_vips(host):
         assert _get(host, url + "/v2.0/networks")[0] == 401, url
 
 
-@pytest.mark.testinfra_hosts("ansible://keystone")
+@pytest.mark.testinfra_hosts("ansible://keystone", one=True)
 def test_networks_routers_and_security_groups_reach_ovn(host):
     name = "lxstack-test-%s" % host.backend.host
     members = group(host, "ovn_central")

@@ -81,7 +81,7 @@ def test_cell1_topic_queues_are_quorum_queues(host):
         assert queues.get(topic) == "quorum", queues
 
 
-@pytest.mark.testinfra_hosts("ansible://keystone")
+@pytest.mark.testinfra_hosts("ansible://keystone", one=True)
 def test_compute_api_through_both_vips_and_its_services_up(host):
     name = host.backend.host
     urls = endpoint_urls(host, name, "nova", "nova_api_port", "/v2.1")
@@ -105,7 +105,7 @@ def test_compute_api_through_both_vips_and_its_services_up(host):
     assert expected <= up, services
 
 
-@pytest.mark.testinfra_hosts("ansible://keystone")
+@pytest.mark.testinfra_hosts("ansible://keystone", one=True)
 def test_a_flavor_is_created_and_deleted_through_the_api(host):
     flavor = "lxstack-test-%s" % host.backend.host
     host.run(_OPENSTACK + " flavor delete " + flavor)

@@ -54,7 +54,7 @@ def test_placement_answers_and_passes_its_upgrade_check(host):
     assert check.rc == 0, check.stdout + check.stderr
 
 
-@pytest.mark.testinfra_hosts("ansible://keystone")
+@pytest.mark.testinfra_hosts("ansible://keystone", one=True)
 def test_placement_api_through_both_vips_with_a_token(host):
     urls = endpoint_urls(host, host.backend.host, "placement", "placement_port")
     script = "/openstack/venvs/openstackclient/bin/python -c \"import base64; exec(base64.b64decode('%s'))\" %s %s" % (
