@@ -36,13 +36,13 @@ TEST_TIERS := lint sanity unit installed lxc molecule
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup host-packages aio test lint unit installed sanity lxc molecule drills bench fresh clean
+.PHONY: help setup host-packages aio test lint unit installed sanity lxc molecule drills previous-release bench fresh clean
 
 help:
 	@echo "make aio    set up and deploy an all-in-one cloud"
 	@echo "make test   set up and run every test (lint, sanity, unit, installed, lxc, molecule)"
 	@echo "make fresh  the set-up, lint, unit and real-LXC tests on a pristine Debian 12 system (a container)"
-	@echo "make setup | lint | unit | installed | sanity | lxc | molecule | drills | bench | fresh | clean"
+	@echo "make setup | lint | unit | installed | sanity | lxc | molecule | drills | previous-release | bench | fresh | clean"
 
 setup: host-packages $(STAMPS)/venv $(COLLECTION_LINK)
 
@@ -128,6 +128,17 @@ molecule: setup
 # by playbooks/galera_recovery.yml) after its side effect: not in make test, run before resolving.
 drills: setup
 	LXSTACK_SIDE_EFFECT=drills.yml $(MAKE) molecule SCENARIOS=default
+
+# The default scenario on the previous release (the starting point of playbooks/upgrade.yml): its
+# topology with `release:` set to PREVIOUS_RELEASE, written under .cache and linked in place of the
+# scenario's own (LXSTACK_DEFAULT_TOPOLOGY). Not in make test; run before resolving.
+PREVIOUS_RELEASE ?= 2026.1
+previous-release: setup
+	@mkdir -p .cache/previous-release
+	sed -E 's/^release: .*/release: "$(PREVIOUS_RELEASE)"/' molecule/default/inventory/topology.yml \
+	  > .cache/previous-release/topology.yml
+	grep -qx 'release: "$(PREVIOUS_RELEASE)"' .cache/previous-release/topology.yml
+	LXSTACK_DEFAULT_TOPOLOGY=$(CURDIR)/.cache/previous-release/topology.yml $(MAKE) molecule SCENARIOS=default
 
 # Every bench script in turn (bench/_common.py is their shared code, bench/summary.py the report);
 # each checks its preconditions first and stops the run on any failure. Then summary.py fails unless
