@@ -124,10 +124,11 @@ molecule: setup
 	    || touch $(RESULTS)/molecule-$$s.failed; } | tee $(RESULTS)/molecule-$$s.log; \
 	  [ ! -e $(RESULTS)/molecule-$$s.failed ] || exit 1; done
 
-# The default scenario with the long failure drills (Galera cold stop and power loss, each recovered
-# by playbooks/galera_recovery.yml) after its side effect: not in make test, run before resolving.
+# Both scenarios with the long checks (check mode of the whole converge, the venv life cycle, the Galera
+# cold stop and power loss recovered by playbooks/galera_recovery.yml, playbooks/destroy.yml on the
+# converged hosts): not in make test, to keep CI within its time; run before resolving.
 drills: setup
-	LXSTACK_SIDE_EFFECT=drills.yml $(MAKE) molecule SCENARIOS=default
+	LXSTACK_SIDE_EFFECT=drills.yml LXSTACK_CLEANUP=cleanup.yml $(MAKE) molecule SCENARIOS="default aio"
 
 # The default scenario on the previous release (the starting point of playbooks/upgrade.yml): its
 # topology with `release:` set to PREVIOUS_RELEASE, written under .cache and linked in place of the
