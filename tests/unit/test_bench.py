@@ -19,6 +19,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 
 import _common  # noqa: E402
+import _simhosts  # noqa: E402
 import containers  # noqa: E402
 import summary  # noqa: E402
 
@@ -49,15 +50,15 @@ def addresses(value):
 def test_containers_bench_derives_every_host(scenario):
     original = yaml.safe_load(scenario.read_text())
     bench, hosts, _networks = containers.derive(scenario)
-    old_names = [name for _g, name, _s in containers.topology_hosts(original)]
+    old_names = [name for _g, name, _s in _simhosts.topology_hosts(original)]
     assert list(hosts) == old_names  # every host, in order: none dropped, none made up
-    new_hosts = {name: spec for _g, name, spec in containers.topology_hosts(bench)}
+    new_hosts = {name: spec for _g, name, spec in _simhosts.topology_hosts(bench)}
     assert sorted(new_hosts) == sorted(new for new, _a in hosts.values())
-    sim_net = containers.simhosts_network()
+    sim_net = _simhosts.simhosts_network()
     used = {
         str(spec.get("ssh_address"))
         for other in SCENARIOS
-        for _g, _n, spec in containers.topology_hosts(yaml.safe_load(other.read_text()))
+        for _g, _n, spec in _simhosts.topology_hosts(yaml.safe_load(other.read_text()))
     }
     ssh = [spec["ssh_address"] for spec in new_hosts.values()]
     assert len(set(ssh)) == len(ssh)
@@ -70,7 +71,7 @@ def test_containers_bench_moves_every_address(scenario):
     overlap none of any scenario, so the bench can share the machine bridges with molecule."""
     bench, _hosts, networks = containers.derive(scenario)
     every_scenario_net = [
-        net for other in SCENARIOS for net in containers.topology_networks(yaml.safe_load(other.read_text())).values()
+        net for other in SCENARIOS for net in _simhosts.topology_networks(yaml.safe_load(other.read_text())).values()
     ]
     moved = [new for _old, new in networks.values()]
     assert not any(a.overlaps(b) for a in moved for b in every_scenario_net)
@@ -78,14 +79,14 @@ def test_containers_bench_moves_every_address(scenario):
     original = yaml.safe_load(scenario.read_text())
     # the shape is kept: the same number of addresses, each now inside a moved network or the sim net
     assert len(list(addresses(bench))) == len(list(addresses(original)))
-    sim_net = containers.simhosts_network()
+    sim_net = _simhosts.simhosts_network()
     assert all(any(a in net for net in moved) or a in sim_net for a in addresses(bench))
 
 
 def test_translate_moves_addresses_ranges_and_cidrs():
     old, new = ipaddress.ip_network("10.1.0.0/24"), ipaddress.ip_network("10.1.1.0/24")
     value = {"a": "10.1.0.5", "r": ["10.1.0.1-10.1.0.50"], "c": "10.1.0.0/24", "keep": ["10.2.0.1", "x/y", "a-b"]}
-    assert containers.translate(value, [(old, new)]) == {
+    assert _simhosts.translate(value, [(old, new)]) == {
         "a": "10.1.1.5", "r": ["10.1.1.1-10.1.1.50"], "c": "10.1.1.0/24", "keep": ["10.2.0.1", "x/y", "a-b"]}
 
 
