@@ -8,7 +8,8 @@ renamed <prefix><N> and given its own simulated-host address (from a first host 
 machine bridge network of tests/simhosts, checked free against every molecule scenario and every bench
 listed before it in SIM_BENCHES), and every network moved to the next free subnet of its size (every
 address, range and VIP in it moves along), so that the bench can run beside the molecule scenarios and
-the other benches on the shared machine bridges.
+the other benches on the shared machine bridges; the directories of this machine shared into the simulated
+hosts (simhosts_mounts, e.g. glance's image store) are the bench's own.
 """
 
 from __future__ import annotations
@@ -143,6 +144,25 @@ def translate(value, moved):
     return move(value) or value
 
 
+def own_mounts(derived, prefix):
+    """derived with the source of every simhosts_mounts entry (host group or host variable) renamed
+    <prefix>-<name> in the same directory: tests/simhosts/destroy.yml removes the sources of the hosts it
+    removes, and a bench must neither share nor remove a scenario's (glance's image store, say)."""
+    def relocate(holder):
+        if isinstance(holder, dict) and isinstance(holder.get("simhosts_mounts"), list):
+            holder["simhosts_mounts"] = [
+                dict(mount, source=str(pathlib.PurePosixPath(mount["source"]).with_name(
+                    "%s-%s" % (prefix, pathlib.PurePosixPath(mount["source"]).name))))
+                if isinstance(mount, dict) and mount.get("source") else mount
+                for mount in holder["simhosts_mounts"]]
+
+    for spec in (derived.get("host_groups") or {}).values():
+        relocate((spec or {}).get("vars"))
+        for host in ((spec or {}).get("hosts") or {}).values():
+            relocate(host)
+    return derived
+
+
 def sim_bench(name):
     """(host prefix, first host part) of a bench of SIM_BENCHES, and the benches listed before it."""
     names = [bench for bench, _prefix, _first in SIM_BENCHES]
@@ -181,7 +201,7 @@ def derive(scenario, bench):
             new_name, address = hosts[name]
             renamed[new_name] = dict(host if isinstance(host, dict) else {}, ssh_address=address)
         derived["host_groups"][group]["hosts"] = renamed
-    return derived, hosts, networks
+    return own_mounts(derived, prefix), hosts, networks
 
 
 def topology_text(script, scenario, derived):

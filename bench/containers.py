@@ -4,11 +4,12 @@
 
 What it does (re-runnable; every run starts from fresh simulated hosts unless --reuse):
   1. derives a bench topology from a scenario topology (default molecule/default's; bench/_simhosts.py)
-     and writes it under .cache/bench-containers/inventory/: every host of every host group becomes bench<N> with
-     its own simulated-host address (from 10.97.0.21 on, inside tests/simhosts' machine bridge
-     network, checked free against every molecule scenario), and every network moves to the next
+     and writes it under .cache/bench-containers/inventory/: every host of every host group becomes
+     bench<N> with its own simulated-host address (from 10.97.0.21 on, inside tests/simhosts' machine
+     bridge network, checked free against every molecule scenario), and every network moves to the next
      free subnet of its size (every address, range and VIP in it moves along), so the bench can run
-     beside a molecule scenario on the shared machine bridges; creates the simulated hosts with
+     beside a molecule scenario on the shared machine bridges (a directory shared into the hosts,
+     simhosts_mounts, is renamed bench-<name>); creates the simulated hosts with
      tests/simhosts/create.yml (privileged LXC containers with systemd and sshd on this machine);
   2. runs playbooks/hosts.yml once (json callback): the base image build time is the duration of
      the lxc_host task that runs debootstrap, and the per-container create time comes from the

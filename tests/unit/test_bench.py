@@ -83,6 +83,23 @@ def test_containers_bench_moves_every_address(scenario):
     assert all(any(a in net for net in moved) or a in sim_net for a in addresses(bench))
 
 
+def mount_sources(data):
+    for spec in (data.get("host_groups") or {}).values():
+        for holder in [spec.get("vars") or {}, *(spec.get("hosts") or {}).values()]:
+            yield from (mount["source"] for mount in holder.get("simhosts_mounts") or [])
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.parts[-3])
+def test_containers_bench_shares_no_directory_with_a_scenario(scenario):
+    """tests/simhosts/destroy.yml removes the shared directories of the hosts it removes: a bench's own."""
+    bench, _hosts, _networks = containers.derive(scenario)
+    scenario_sources = {source for other in SCENARIOS for source in mount_sources(yaml.safe_load(other.read_text()))}
+    sources = list(mount_sources(bench))
+    assert len(sources) == len(list(mount_sources(yaml.safe_load(scenario.read_text()))))
+    assert not scenario_sources & set(sources)
+    assert all(pathlib.PurePosixPath(source).name.startswith("bench-") for source in sources)
+
+
 def test_translate_moves_addresses_ranges_and_cidrs():
     old, new = ipaddress.ip_network("10.1.0.0/24"), ipaddress.ip_network("10.1.1.0/24")
     value = {"a": "10.1.0.5", "r": ["10.1.0.1-10.1.0.50"], "c": "10.1.0.0/24", "keep": ["10.2.0.1", "x/y", "a-b"]}
