@@ -14,12 +14,14 @@ hosts (simhosts_mounts, e.g. glance's image store) are the bench's own.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import ipaddress
 import json
 import os
 import pathlib
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +40,7 @@ KEY = ROOT / ".cache" / "simhosts" / "id_ed25519"
 # (derived from the default scenario), so all of them can run at once.
 SIM_BENCHES = (
     ("containers", "bench", 21),
+    ("openstack", "osbench", 71),
 )
 PRECONDITIONS = {
     "root": True,
@@ -47,6 +50,20 @@ PRECONDITIONS = {
               (ROOT / "tests" / "simhosts" / "create.yml", "the simulated-host harness")),
     "modules": ("ansible", "ansible_collections.ansible.posix"),
 }
+
+
+def options(doc, reuse_help="reuse existing simulated hosts", plan_help="print what it would create, create nothing"):
+    """The options every bench on simulated hosts takes; (options, the scenario topology file)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--topology", default=relative(SCENARIO), help="scenario topology, relative to the checkout")
+    parser.add_argument("--keep", action="store_true", help="leave the simulated hosts running")
+    parser.add_argument("--reuse", action="store_true", help=reuse_help)
+    parser.add_argument("--plan", action="store_true", help=plan_help)
+    opts = parser.parse_args()
+    scenario = (ROOT / opts.topology).resolve()
+    if not scenario.is_file():
+        raise BenchError("topology %s not found" % opts.topology)
+    return opts, scenario
 
 
 # -- the bench topology, derived from the scenario ---------------------------------------------
@@ -227,14 +244,20 @@ def inventory_hostvars(inventory):
     return listing.get("_meta", {}).get("hostvars", {})
 
 
+def service_containers(hostvars):
+    """{physical host: {inventory host: LXC container name}} of the service containers of an inventory's
+    hostvars: a service container is a host with a container_name (docs/architecture.md, the inventory
+    contract)."""
+    per_host = {}
+    for host, host_vars in sorted(hostvars.items()):
+        if "container_name" in host_vars:
+            per_host.setdefault(plain(host_vars["physical_host"]), {})[host] = plain(host_vars["container_name"])
+    return per_host
+
+
 def inventory_containers(inventory):
     """{physical host: [containers]} as the topology plugin places them."""
-    per_host = {}
-    # a service container is a host with a container_name (docs/architecture.md, the inventory contract)
-    for host, host_vars in sorted(inventory_hostvars(inventory).items()):
-        if "container_name" in host_vars:
-            per_host.setdefault(plain(host_vars["physical_host"]), []).append(host)
-    return per_host
+    return {host: list(containers) for host, containers in service_containers(inventory_hostvars(inventory)).items()}
 
 
 def describe(scenario, hosts, networks, per_host):
@@ -247,27 +270,40 @@ def describe(scenario, hosts, networks, per_host):
     }
 
 
-def plan(scenario, hosts, networks, text, **extra):
-    """--plan: print the simulated hosts, networks and containers a bench would create (creates nothing)."""
+def plan(scenario, hosts, networks, text, preconditions=None, **extra):
+    """--plan: print the simulated hosts, networks and containers a bench would create, anything else it
+    names (extra) and its missing preconditions (default PRECONDITIONS); creates nothing."""
     with tempfile.TemporaryDirectory(prefix="lxstack-bench-plan-") as tmp:
         (pathlib.Path(tmp) / "topology.yml").write_text(text, encoding="utf-8")
         per_host = inventory_containers(tmp)
     document = describe(scenario, hosts, networks, per_host)
     document["containers_per_host"] = per_host
     document.update(extra)
-    document["missing_preconditions"] = missing_preconditions(**PRECONDITIONS)
+    document["missing_preconditions"] = missing_preconditions(**(preconditions or PRECONDITIONS))
     print(json.dumps(document, indent=2))
 
 
-def write_inventory(work, text, reuse):
-    """The bench inventory directory under work: the topology written, its allocation state kept only
-    when the simulated hosts are reused."""
+def write_inventory(work, text, reuse, group_vars=None):
+    """The bench inventory directory under work: the topology written, group_vars/ linked to the given
+    directory (as molecule links a scenario's), and what a run wrote beside the topology (allocation state,
+    deployment secrets, TLS material) kept only when the simulated hosts are reused."""
     inventory = work / "inventory"
     inventory.mkdir(parents=True, exist_ok=True)
-    state = inventory / "topology.state.yml"
-    if state.exists() and not reuse:
-        state.unlink()
+    if not reuse:
+        for name in ("topology.state.yml", "secrets.yml"):
+            if (inventory / name).exists():
+                (inventory / name).unlink()
+        if (inventory / "pki").is_dir():
+            shutil.rmtree(inventory / "pki")
     (inventory / "topology.yml").write_text(text, encoding="utf-8")
+    link = inventory / "group_vars"
+    if link.is_symlink() or link.exists():
+        if link.is_dir() and not link.is_symlink():
+            shutil.rmtree(link)
+        else:
+            link.unlink()
+    if group_vars is not None:
+        link.symlink_to(pathlib.Path(group_vars).resolve(), target_is_directory=True)
     return inventory
 
 
@@ -351,6 +387,24 @@ def seconds(duration):
 def tasks(report):
     for play in report["plays"]:
         yield from play["tasks"]
+
+
+def base_image_build(report):
+    """The lxc_host task of hosts.yml that runs debootstrap (not the one that installs it); None when the
+    base image came from the deploy host's image cache or was there already."""
+    for task in tasks(report):
+        name = task["task"]["name"].lower()
+        if "run debootstrap" in name and any(not r.get("skipped") for r in task["hosts"].values()):
+            return {"seconds": seconds(task["task"]["duration"]), "task": task["task"]["name"],
+                    "hosts": sorted(h for h, r in task["hosts"].items() if r.get("changed"))}
+    return None
+
+
+def base_image_unpacked(report):
+    """The hosts of hosts.yml that unpacked the base image from the deploy host's image cache
+    (roles/lxc_host/tasks/base_image.yml) instead of building it."""
+    return sorted({host for task in tasks(report) if "unpack the image" in task["task"]["name"].lower()
+                   for host, result in task["hosts"].items() if result.get("changed")})
 
 
 def changed(report):

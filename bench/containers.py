@@ -27,17 +27,17 @@ The machine's load average is recorded: other work on the machine slows every fi
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from _common import ROOT, BenchError, Run, relative, require, topology_file
 from _simhosts import (
     PRECONDITIONS,
-    SCENARIO,
     Playbooks,
+    base_image_build,
     changed,
     describe,
     inventory_containers,
+    options,
     parse_json,
     plan,
     seconds,
@@ -70,16 +70,6 @@ def template_build(report):
     return round(sum(spent), 1) if spent else None
 
 
-def base_image_build(report):
-    """The lxc_host task that runs debootstrap (not the one that installs it)."""
-    for task in tasks(report):
-        name = task["task"]["name"].lower()
-        if "run debootstrap" in name and any(not r.get("skipped") for r in task["hosts"].values()):
-            return {"seconds": seconds(task["task"]["duration"]), "task": task["task"]["name"],
-                    "hosts": sorted(h for h, r in task["hosts"].items() if r.get("changed"))}
-    return None
-
-
 def container_timings(report):
     per = {}
     for task in tasks(report):
@@ -92,15 +82,7 @@ def container_timings(report):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--topology", default=relative(SCENARIO), help="scenario topology, relative to the checkout")
-    parser.add_argument("--keep", action="store_true", help="leave the simulated hosts running")
-    parser.add_argument("--reuse", action="store_true", help="reuse existing simulated hosts")
-    parser.add_argument("--plan", action="store_true", help="print what it would create, create nothing")
-    opts = parser.parse_args()
-    scenario = (ROOT / opts.topology).resolve()
-    if not scenario.is_file():
-        raise BenchError("topology %s not found" % opts.topology)
+    opts, scenario = options(__doc__)
 
     bench, hosts, networks = derive(scenario)
     text = topology_text(__file__, scenario, bench)
