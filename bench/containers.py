@@ -12,9 +12,11 @@ What it does (re-runnable; every run starts from fresh simulated hosts unless --
      simhosts_mounts, is renamed bench-<name>); creates the simulated hosts with
      tests/simhosts/create.yml (privileged LXC containers with systemd and sshd on this machine);
   2. runs playbooks/hosts.yml once (json callback): the base image build time is the duration of
-     the lxc_host task that runs debootstrap, and the per-container create time comes from the
-     `timings` the lxstack.openstack.lxc_container module returns (clone from the cached base
-     image, start, systemd running) -- one entry per container of the inventory, or it fails;
+     the lxc_host task that runs debootstrap (none when every host unpacked the image from the deploy
+     host's image cache, ~/.cache/lxstack/images, which a molecule run fills: base_image_from_cache),
+     and the per-container create time comes from the `timings` the lxstack.openstack.lxc_container
+     module returns (clone from the cached base image, start, systemd running) -- one entry per
+     container of the inventory, or it fails;
   3. runs playbooks/hosts.yml again: its wall time is the no-change re-run (changed must be 0);
   4. destroys the simulated hosts (unless --keep) and writes bench/results/containers.json.
 
@@ -34,6 +36,7 @@ from _simhosts import (
     PRECONDITIONS,
     Playbooks,
     base_image_build,
+    base_image_unpacked,
     changed,
     describe,
     inventory_containers,
@@ -130,9 +133,10 @@ def measure(books, scenario, hosts, expected, opts):
         missing, unexpected = sorted(set(expected) - set(per)), sorted(set(per) - set(expected))
         raise BenchError("module timings for %d of the %d containers of the inventory; missing: %s, unexpected: %s"
                          % (len(per), len(expected), missing, unexpected))
-    base = base_image_build(first)
-    if base is None and not opts.reuse:
-        raise BenchError("no base image build found on fresh simulated hosts (task 'Run debootstrap ...' of lxc_host)")
+    base, unpacked = base_image_build(first), base_image_unpacked(first)
+    if base is None and not unpacked and not opts.reuse:
+        raise BenchError("fresh simulated hosts got their base image neither from a build (task 'Run debootstrap "
+                         "...' of lxc_host) nor from the deploy host's image cache (task 'Unpack the image ...')")
     clone = [t["clone"] for t in per.values()]
     create = [t["create"] for t in per.values()]
     total = [t["total"] for t in per.values()]
@@ -146,6 +150,7 @@ def measure(books, scenario, hosts, expected, opts):
         "simhosts_create_s": simhosts_s,
         "simhosts_template_build_s": simhosts_template_s,
         "base_image_build": base,
+        "base_image_from_cache": unpacked,
         "hosts_yml_first_run_s": first_s,
         "container_create_s": {
             "definition": definition,

@@ -92,6 +92,8 @@ def containers_section(result):
         "| `playbooks/hosts.yml`, first run (`hosts_yml_first_run_s`) | %s |"
         % cell(result.get("hosts_yml_first_run_s")),
         "| of which the base image build (`base_image_build.seconds`) | %s |" % cell(base.get("seconds")),
+        "| hosts that unpacked the base image from the deploy host's image cache (`base_image_from_cache`) | %s |"
+        % (", ".join(result.get("base_image_from_cache") or []) or "-"),
         "| `playbooks/hosts.yml`, re-run (`hosts_yml_rerun_s`, changed=%s) | %s |" % (
             cell(result.get("hosts_yml_rerun_changed")), cell(result.get("hosts_yml_rerun_s"))),
         "| remove the simulated hosts (`simhosts_destroy_s`) | %s |" % cell(result.get("simhosts_destroy_s")),

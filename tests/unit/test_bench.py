@@ -218,6 +218,11 @@ def test_containers_bench_reads_the_json_report():
     assert timings["bench1-galera"]["create"] == 1.5 and timings["bench1-galera"]["total"] == 6.5
     assert sorted(timings) == ["bench1-galera", "bench2-galera"]
     assert containers.changed(report) == 5
+    assert containers.base_image_unpacked(report) == []
+    report["plays"][0]["tasks"].append(
+        _task("lxstack.openstack.lxc_host : Unpack the image and put it in place (all or nothing)", 8,
+              {"bench3": {"changed": True}, "bench4": {"changed": False}}))
+    assert containers.base_image_unpacked(report) == ["bench3"]
     cached = {"plays": [{"tasks": report["plays"][0]["tasks"][1:3]}], "stats": {}}
     assert containers.template_build(cached) is None
 
