@@ -92,6 +92,8 @@ def containers_section(result):
         "| `playbooks/hosts.yml`, first run (`hosts_yml_first_run_s`) | %s |"
         % cell(result.get("hosts_yml_first_run_s")),
         "| of which the base image build (`base_image_build.seconds`) | %s |" % cell(base.get("seconds")),
+        "| hosts that unpacked the base image from the deploy host's image cache (`base_image_from_cache`) | %s |"
+        % (", ".join(result.get("base_image_from_cache") or []) or "-"),
         "| `playbooks/hosts.yml`, re-run (`hosts_yml_rerun_s`, changed=%s) | %s |" % (
             cell(result.get("hosts_yml_rerun_changed")), cell(result.get("hosts_yml_rerun_s"))),
         "| remove the simulated hosts (`simhosts_destroy_s`) | %s |" % cell(result.get("simhosts_destroy_s")),
@@ -153,8 +155,67 @@ def fresh_section(result):
     return [*rows, ""]
 
 
+def openstack_section(result):
+    phases = result.get("phases") or {}
+    base = (phases.get("hosts") or {}).get("base_image") or {}
+    built = base.get("built") or {}
+    rows = [
+        "Scenario: %s%s; upper-constraints `%s`." % (
+            result.get("scenario", "?"), ", simulated hosts reused (no run is cold)" if result.get("reused_simhosts")
+            else "", result.get("constraints", "?")),
+        "",
+        "| run | playbook | seconds | changed |",
+        "| --- | --- | ---: | ---: |",
+        "| create the simulated hosts (`simhosts_create_s`) | `tests/simhosts/create.yml` | %s | - |"
+        % cell(result.get("simhosts_create_s")),
+    ]
+    for name, phase in phases.items():
+        rows.append("| %s | `%s` | %s | %s |" % (name, phase.get("playbook", "?"), cell(phase.get("wall_s")),
+                                                 cell(phase.get("changed"))))
+    rows += [
+        "| remove the simulated hosts (`simhosts_destroy_s`) | `tests/simhosts/destroy.yml` | %s | - |"
+        % cell(result.get("simhosts_destroy_s")),
+        "",
+        "Base image of the hosts run: built in %s s on %s, unpacked from the deploy host's image cache on %s." % (
+            cell(built.get("seconds")), ", ".join(built.get("hosts") or []) or "-",
+            ", ".join(base.get("unpacked_from_cache") or []) or "-"),
+        "",
+        "Per service, a play of `playbooks/openstack.yml` (`phases.openstack_cold`, `phases.openstack_warm`): "
+        "its tasks' summed durations / its wall time, in seconds.",
+        "",
+        "| service | hosts | tasks | cold | warm | warm changed |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    cold = phases.get("openstack_cold") or {}
+    warm = phases.get("openstack_warm") or {}
+    for kind in ("services", "other_plays"):
+        for name, figures in (cold.get(kind) or {}).items():
+            again = (warm.get(kind) or {}).get(name) or {}
+            rows.append("| %s | `%s` | %s | %s / %s | %s / %s | %s |" % (
+                name if kind == "services" else "(%s)" % name, figures.get("hosts"), cell(figures.get("tasks")),
+                cell(figures.get("task_s")), cell(figures.get("wall_s")), cell(again.get("task_s")),
+                cell(again.get("wall_s")), cell(again.get("changed"))))
+    memory = (result.get("memory") or {}).get("hosts") or {}
+    rows += ["", "Memory after the healthcheck, MiB (`memory`): per container its peak (or what `read` names), per "
+             "host their sum and the simulated host's own peak.", "",
+             "| host | containers | sum of the containers' peaks | simulated host's peak |",
+             "| --- | ---: | ---: | ---: |"]
+    for host, figures in memory.items():
+        rows.append("| %s | %s | %s | %s (%s) |" % (
+            host, len(figures.get("containers") or {}), cell(figures.get("containers_mb")),
+            cell(figures.get("simulated_host_mb")), cell(figures.get("simulated_host_read"))))
+    rows += ["", "| container | peak | read | current |", "| --- | ---: | --- | ---: |"]
+    for figures in memory.values():
+        for name, entry in (figures.get("containers") or {}).items():
+            rows.append("| %s | %s | %s | %s |" % (name, cell(entry.get("mb")), cell(entry.get("read")),
+                                                   cell(entry.get("current_mb"))))
+    if result.get("problems"):
+        rows += ["", "Problems of this run: %s." % "; ".join(result["problems"])]
+    return [*rows, ""]
+
+
 SECTIONS = {"inventory": inventory_section, "containers": containers_section, "venvs": venvs_section,
-            "fresh": fresh_section}
+            "fresh": fresh_section, "openstack": openstack_section}
 
 
 def render(results):
@@ -169,6 +230,11 @@ def render(results):
     for name, result in results.items():
         lines += header(name, result)
         lines += SECTIONS.get(name, lambda _r: [])(result)
+    for name in benches():
+        if name not in results:
+            lines += ["## `bench/results/%s.json`: not measured yet" % name, "",
+                      "`bench/%s.py` has written no result yet: `make bench` (or the script alone) measures it." % name,
+                      ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
