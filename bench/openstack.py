@@ -279,8 +279,9 @@ def main():
     text = topology_text(__file__, scenario, derived)
     group_vars = scenario.parent / "group_vars" if (scenario.parent / "group_vars").is_dir() else None
     constraints = constraints_dir() / ("%s.txt" % derived.get("release"))
-    preconditions = dict(PRECONDITIONS, files=PRECONDITIONS["files"] + (
-        (constraints, "upper-constraints of %s: $LXSTACK_CONSTRAINTS_DIR/<release>.txt" % derived.get("release")),))
+    preconditions = dict(PRECONDITIONS)
+    preconditions["files"] = PRECONDITIONS["files"] + (
+        (constraints, "upper-constraints of %s: $LXSTACK_CONSTRAINTS_DIR/<release>.txt" % derived.get("release")),)
     order = run_order(site_phases())
     if opts.plan:
         openstack = dict(order)["openstack_cold"]
