@@ -1,6 +1,6 @@
 # Copyright (c) lxstack contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Config rendering shared by the filters: deep merge of overrides and INI text.
+"""Config rendering shared by the filters: deep merge of overrides, INI text and Python settings.
 
 Rules, written once here:
 
@@ -14,10 +14,18 @@ Rules, written once here:
   written first when present. A list value writes the key once per item
   (oslo.config's multi-valued options); booleans are ``True``/``False``
   like oslo.config writes them; a ``None`` value is skipped.
+* ``render_python_settings(settings)``: ``{NAME: value}`` to Python assignments
+  (a Django settings module such as horizon's ``local_settings.py``), one a
+  name in sorted order. Values are literals: str, int, float, bool, None,
+  lists and mappings of them; mapping keys are sorted too, so the same data
+  always gives the same text, and executing the text gives the data back.
+  Names must be Python identifiers (not keywords); mapping keys str or int.
 """
 
 from __future__ import annotations
 
+import keyword
+import math
 from collections.abc import Mapping
 
 
@@ -92,3 +100,54 @@ def render_ini(sections):
             lines.extend("%s = %s" % (key, _ini_value(item, where)) for item in items)
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
+
+
+_INDENT = "    "
+
+
+def _python_key(key, where):
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        raise ConfigRenderError("%s: a mapping key must be a str or an int, got %s" % (where, type(key).__name__))
+    # ints before strs, each in its own order: mixed keys sort without comparing an int to a str
+    return (1, str(key)) if isinstance(key, str) else (0, key)
+
+
+def _python_value(value, where, depth):
+    """The Python literal of ``value``, nested containers one item a line, indented."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, str):
+        return repr(str(value))  # str(): a subclass (Ansible's tagged strings) has the same literal
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigRenderError("%s: %r has no Python literal" % (where, value))
+        return repr(float(value))
+    inner, outer = _INDENT * (depth + 1), _INDENT * depth
+    if isinstance(value, Mapping):
+        if not value:
+            return "{}"
+        keys = sorted(value, key=lambda k: _python_key(k, where))
+        items = ["%s%s: %s," % (inner, _python_value(key, where, depth + 1),
+                                _python_value(value[key], "%s[%r]" % (where, key), depth + 1)) for key in keys]
+        return "{\n%s\n%s}" % ("\n".join(items), outer)
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        items = ["%s%s," % (inner, _python_value(item, "%s[%d]" % (where, index), depth + 1))
+                 for index, item in enumerate(value)]
+        return "[\n%s\n%s]" % ("\n".join(items), outer)
+    raise ConfigRenderError("%s: cannot write a %s as a Python literal" % (where, type(value).__name__))
+
+
+def render_python_settings(settings):
+    """Return the Python text of ``{NAME: value}``, one assignment a name, sorted by name."""
+    if not isinstance(settings, Mapping):
+        raise ConfigRenderError("to_python_settings needs a mapping of names, got %s" % type(settings).__name__)
+    lines = []
+    for name in sorted(settings, key=lambda n: (not isinstance(n, str), str(n))):
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise ConfigRenderError("%r is not a Python name that a setting can have" % (name,))
+        lines.append("%s = %s" % (name, _python_value(settings[name], name, 0)))
+    return "".join(line + "\n" for line in lines)

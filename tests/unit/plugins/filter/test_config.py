@@ -24,7 +24,7 @@ CASES = yaml.safe_load(pathlib.Path(__file__).with_suffix(".yaml").read_text())
 
 
 def test_filters_registered():
-    assert set(config.FilterModule().filters()) == {"to_ini", "config_merge"}
+    assert set(config.FilterModule().filters()) == {"to_ini", "config_merge", "to_python_settings"}
 
 
 @pytest.mark.parametrize("case", CASES["to_ini"], ids=lambda c: c["id"])
@@ -65,6 +65,32 @@ def test_to_ini_reads_back_with_configparser(case):
     assert read_back == expected
 
 
+@pytest.mark.parametrize("case", CASES["to_python_settings"], ids=lambda c: c["id"])
+def test_to_python_settings(case):
+    if "error" in case:
+        with pytest.raises(AnsibleFilterError, match=case["error"]):
+            config.to_python_settings(case["input"])
+        return
+    text = config.to_python_settings(case["input"])
+    assert text == case["expect"]
+    assert config.to_python_settings(copy.deepcopy(case["input"])) == text  # deterministic
+
+
+@pytest.mark.parametrize("case", [c for c in CASES["to_python_settings"] if "error" not in c], ids=lambda c: c["id"])
+def test_to_python_settings_runs_back_to_the_data(case):
+    """What we write, Python reads back as the same names and values (Django imports the module)."""
+    namespace = {}
+    exec(compile(config.to_python_settings(case["input"]), "local_settings.py", "exec"), {}, namespace)
+    assert namespace == case["input"]
+
+
+def test_to_python_settings_takes_any_mapping_order():
+    """Insertion order of names and keys does not change the text (Ansible merges build mappings in any order)."""
+    one = {"B": {"y": 1, "x": [2, 1]}, "A": True}
+    two = {"A": True, "B": {"x": [2, 1], "y": 1}}
+    assert config.to_python_settings(one) == config.to_python_settings(two)
+
+
 @pytest.mark.parametrize("case", CASES["config_merge"], ids=lambda c: c["id"])
 def test_config_merge(case):
     base = copy.deepcopy(case["base"])
@@ -93,6 +119,8 @@ def test_merge_then_render_through_ansible(tmp_path):
                         "bind": "{{ ['10.0.0.5'] | map('trim') | first }}",
                         "conf": {"DEFAULT": {"debug": False, "bind_host": "{{ bind }}"}, "cache": {"enabled": True}},
                         "overrides": {"DEFAULT": {"debug": True, "hosts": ["{{ bind }}", "b"]}, "cache": None},
+                        "settings": {"ALLOWED_HOSTS": ["{{ bind }}"], "DEBUG": "{{ 1 > 2 }}",
+                                     "PORT": "{{ 8000 + 80 }}"},
                     },
                     "tasks": [
                         {
@@ -103,7 +131,16 @@ def test_merge_then_render_through_ansible(tmp_path):
                                 "dest": str(tmp_path / "out.ini"),
                                 "mode": "0644",
                             },
-                        }
+                        },
+                        {
+                            "name": "Render Python settings",
+                            "ansible.builtin.copy": {
+                                "content": "{{ settings | lxstack.openstack.config_merge({'CACHES': {'default': {}}})"
+                                " | lxstack.openstack.to_python_settings }}",
+                                "dest": str(tmp_path / "out.py"),
+                                "mode": "0644",
+                            },
+                        },
                     ],
                 }
             ]
@@ -123,3 +160,6 @@ def test_merge_then_render_through_ansible(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     expected = "[DEFAULT]\nbind_host = 10.0.0.5\ndebug = True\nhosts = 10.0.0.5\nhosts = b\n"
     assert (tmp_path / "out.ini").read_text() == expected
+    # templated values keep their native types (a bool, an int), tagged strings their plain literal
+    assert (tmp_path / "out.py").read_text() == (
+        "ALLOWED_HOSTS = [\n    '10.0.0.5',\n]\nCACHES = {\n    'default': {},\n}\nDEBUG = False\nPORT = 8080\n")
