@@ -27,15 +27,20 @@ def test_filters_registered():
     assert set(config.FilterModule().filters()) == {"to_ini", "config_merge", "to_python_settings"}
 
 
-@pytest.mark.parametrize("case", CASES["to_ini"], ids=lambda c: c["id"])
-def test_to_ini(case):
+# the text renderers: each case gives its exact text or its error
+RENDERERS = [(name, case) for name in ("to_ini", "to_python_settings") for case in CASES[name]]
+
+
+@pytest.mark.parametrize("name, case", RENDERERS, ids=lambda v: v["id"] if isinstance(v, dict) else v)
+def test_render(name, case):
+    render = getattr(config, name)
     if "error" in case:
         with pytest.raises(AnsibleFilterError, match=case["error"]):
-            config.to_ini(case["input"])
+            render(case["input"])
         return
-    text = config.to_ini(case["input"])
+    text = render(case["input"])
     assert text == case["expect"]
-    assert config.to_ini(copy.deepcopy(case["input"])) == text  # deterministic
+    assert render(copy.deepcopy(case["input"])) == text  # deterministic
 
 
 def _single_valued(case):
@@ -63,17 +68,6 @@ def test_to_ini_reads_back_with_configparser(case):
         if options is not None
     }
     assert read_back == expected
-
-
-@pytest.mark.parametrize("case", CASES["to_python_settings"], ids=lambda c: c["id"])
-def test_to_python_settings(case):
-    if "error" in case:
-        with pytest.raises(AnsibleFilterError, match=case["error"]):
-            config.to_python_settings(case["input"])
-        return
-    text = config.to_python_settings(case["input"])
-    assert text == case["expect"]
-    assert config.to_python_settings(copy.deepcopy(case["input"])) == text  # deterministic
 
 
 @pytest.mark.parametrize("case", [c for c in CASES["to_python_settings"] if "error" not in c], ids=lambda c: c["id"])
