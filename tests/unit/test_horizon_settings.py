@@ -61,6 +61,7 @@ def test_internal_vip_only_without_tls():
     assert settings["SESSION_ENGINE"] == "django.contrib.sessions.backends.cache"
     assert settings["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.memcached.PyMemcacheCache"
     assert settings["CACHES"]["default"]["LOCATION"] == ["172.29.236.71:11211", "172.29.236.72:11211"]
+    assert settings["CACHES"]["default"]["OPTIONS"] == {"ignore_exc": True, "connect_timeout": 1, "timeout": 1}
     assert settings["SECRET_KEY"] == "k" * 64
     assert (settings["WEBROOT"], settings["STATIC_ROOT"], settings["COMPRESS_OFFLINE"]) == (
         "/", "/var/lib/horizon/static", True)
