@@ -5,6 +5,7 @@ does not overwrite the first one's (run through ansible-playbook, in check mode,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pathlib
@@ -74,8 +75,10 @@ def test_two_config_calls_keep_their_own_results(tmp_path):
                           "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)],
                          capture_output=True, text=True, env=env, cwd=str(REPO), check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    # checksum: the SHA-1 of the text the file holds, or would hold
     assert json.loads(out.read_text()) == {
-        "first": {"changed": True, "dest": str(tmp_path / "new.ini")},
-        "second": {"changed": False, "dest": str(same)},
+        "first": {"changed": True, "dest": str(tmp_path / "new.ini"),
+                  "checksum": hashlib.sha1(b"[DEFAULT]\nkey = new\n").hexdigest()},
+        "second": {"changed": False, "dest": str(same), "checksum": hashlib.sha1(same.read_bytes()).hexdigest()},
     }
     assert not (tmp_path / "new.ini").exists()
