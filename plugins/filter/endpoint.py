@@ -38,14 +38,22 @@ def _url(tls, host, port, path):
     return "%s://%s:%d%s" % ("https" if tls else "http", host, port, path)
 
 
-def endpoint_urls(port, internal_vip, external_vip="", internal_tls=False, external_tls=False, path=""):
-    """{public, internal, admin} URLs of a service listening on ``port`` behind the VIPs."""
+def _port(port, what):
     try:
         port = int(port)
     except (TypeError, ValueError):
-        raise AnsibleFilterError("endpoint_urls: the port must be a number, got %r" % (port,)) from None
+        raise AnsibleFilterError("endpoint_urls: the %s must be a number, got %r" % (what, port)) from None
     if not 0 < port < 65536:
-        raise AnsibleFilterError("endpoint_urls: the port must be in 1-65535, got %d" % port)
+        raise AnsibleFilterError("endpoint_urls: the %s must be in 1-65535, got %d" % (what, port))
+    return port
+
+
+def endpoint_urls(port, internal_vip, external_vip="", internal_tls=False, external_tls=False, path="",
+                  tls_port=None):
+    """{public, internal, admin} URLs of a service listening on ``port`` behind the VIPs (on ``tls_port``
+    where the VIP terminates TLS, when given)."""
+    port = _port(port, "port")
+    tls_port = port if tls_port in (None, "") else _port(tls_port, "tls_port")
     path = path or ""
     if path and not path.startswith("/"):
         path = "/" + path
@@ -53,8 +61,9 @@ def endpoint_urls(port, internal_vip, external_vip="", internal_tls=False, exter
         internal_tls, external_tls = boolean(internal_tls), boolean(external_tls)
     except TypeError as exc:
         raise AnsibleFilterError("endpoint_urls: the TLS switches must be booleans: %s" % exc) from None
-    internal = _url(internal_tls, _host(internal_vip, "internal VIP"), port, path)
-    public = _url(external_tls, _host(external_vip, "external VIP"), port, path) if external_vip else internal
+    internal = _url(internal_tls, _host(internal_vip, "internal VIP"), tls_port if internal_tls else port, path)
+    public = (_url(external_tls, _host(external_vip, "external VIP"), tls_port if external_tls else port, path)
+              if external_vip else internal)
     return {"public": public, "internal": internal, "admin": internal}
 
 

@@ -34,6 +34,14 @@ def test_public_on_the_external_vip_with_its_own_tls():
     assert urls(9292, "10.0.0.10", "203.0.113.10", True, False)["internal"] == "https://10.0.0.10:9292"
 
 
+def test_a_tls_port_is_used_where_the_vip_terminates_tls_only():
+    got = urls(80, "10.0.0.10", "203.0.113.10", False, True, tls_port=443)
+    assert (got["internal"], got["public"]) == ("http://10.0.0.10:80", "https://203.0.113.10:443")
+    got = urls(80, "10.0.0.10", "", True, False, "", "443")
+    assert got["internal"] == got["public"] == "https://10.0.0.10:443"
+    assert urls(80, "10.0.0.10", tls_port="")["internal"] == "http://10.0.0.10:80"
+
+
 def test_ipv6_in_brackets_and_names_as_they_are():
     got = urls(8774, "fd00::0a", "cloud.example.org", path="v2.1")
     assert got["internal"] == "http://[fd00::a]:8774/v2.1"
@@ -43,6 +51,7 @@ def test_ipv6_in_brackets_and_names_as_they_are():
 @pytest.mark.parametrize("args, message", [
     (("x", "10.0.0.10"), "the port must be a number"),
     ((0, "10.0.0.10"), "the port must be in 1-65535"),
+    ((80, "10.0.0.10", "", False, False, "", 70000), "the tls_port must be in 1-65535"),
     ((5000, ""), "the internal VIP must be an address or a name"),
     ((5000, None), "the internal VIP must be an address or a name"),
     ((5000, "10.0.0.10", "", "maybe"), "the TLS switches must be booleans"),
