@@ -110,28 +110,40 @@ def test_the_text_is_the_same_for_the_same_data():
 # ---------------------------------------------------------------- ports: the catalogue's horizon frontend
 
 def test_ports_follow_the_catalogue_frontend():
-    templar = _templar()
-    frontend = _load(REPO / "roles" / "service_catalog" / "defaults" / "main.yml")[
-        "lxstack_service_catalog"]["horizon"]["frontends"][0]
-    assert _render(templar, "{{ horizon_port }}") == frontend.get("backend_port", 8080)
-    assert _render(templar, "{{ horizon_frontend_port }}") == frontend["port"]
     catalog = _load(REPO / "roles" / "service_catalog" / "defaults" / "main.yml")["lxstack_service_catalog"]
-    catalog["horizon"]["frontends"] = [{"name": "horizon", "port": 443, "backend_port": 8443}]
+    frontend = catalog["horizon"]["frontends"][0]
+    assert _render(_templar(), "{{ horizon_port }}") == frontend["backend_port"]
+    catalog["horizon"]["frontends"] = [{"name": "horizon", "port": 8000, "tls_port": 8001, "backend_port": 8443}]
     templar = _templar(lxstack_service_catalog=catalog)
     assert _render(templar, "{{ horizon_port }}") == 8443
-    assert _render(templar, "{{ horizon_vip_check_url }}") == "http://172.29.236.9:443/auth/login/"
+    assert _render(templar, "{{ horizon_vip_check_url }}") == "http://172.29.236.9:8000/auth/login/"
+
+
+def test_urls_are_https_on_the_tls_port_of_a_vip_with_tls():
+    catalog = _load(REPO / "roles" / "service_catalog" / "defaults" / "main.yml")["lxstack_service_catalog"]
+    frontend = catalog["horizon"]["frontends"][0]
+    urls = _render(_templar(lxstack_external_vip_address="203.0.113.10", haproxy_tls_enabled=True),
+                   "{{ horizon_endpoint_urls }}")
+    assert (urls["public"], urls["internal"]) == ("https://203.0.113.10:%d" % frontend["tls_port"],
+                                                  "http://172.29.236.9:%d" % frontend["port"])
+    urls = _render(_templar(lxstack_external_vip_address="203.0.113.10", haproxy_tls_enabled=True,
+                            haproxy_tls_internal=True), "{{ horizon_endpoint_urls }}")
+    assert urls["internal"] == "https://172.29.236.9:%d" % frontend["tls_port"]
 
 
 # ---------------------------------------------------------------- the static files and uWSGI
 
-def _stamp(**inventory):
-    return _render(_templar(**inventory), "{{ _horizon_static_stamp }}")
+def _stamp(venv_hash="0" * 64, settings_checksum="a" * 40):
+    # the results of service_common's venv and config entry points (the config's checksum: of its text)
+    return _render(_templar(_horizon_venv={"hash": venv_hash, "changed": False},
+                            _horizon_settings_result={"checksum": settings_checksum, "changed": False}),
+                   "{{ _horizon_static_stamp }}")
 
 
 def test_static_files_are_made_again_only_for_a_new_venv_or_new_settings():
     assert _stamp() == _stamp()
-    assert _stamp(_horizon_venv={"hash": "1" * 64, "changed": True}) != _stamp()
-    assert _stamp(horizon_local_settings_overrides={"DEBUG": True}) != _stamp()
+    assert _stamp(venv_hash="1" * 64) != _stamp()
+    assert _stamp(settings_checksum="b" * 40) != _stamp()
     assert len(_stamp()) == 64
 
 

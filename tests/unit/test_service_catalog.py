@@ -124,7 +124,9 @@ def test_container_data_only_where_there_is_a_container():
 def test_frontend_names_and_ports_are_unique():
     frontends = [fe for spec in CATALOG.values() for fe in spec.get("frontends", [])]
     assert len({fe["name"] for fe in frontends}) == len(frontends)
-    assert len({fe["port"] for fe in frontends}) == len(frontends)
+    # every port a frontend binds: its port, and its https port on a VIP with TLS
+    ports = [port for fe in frontends for port in (fe["port"], fe.get("tls_port")) if port is not None]
+    assert len(set(ports)) == len(ports)
 
 
 def test_every_venv_has_packages_for_every_release():
