@@ -124,11 +124,19 @@ molecule: setup
 	    || touch $(RESULTS)/molecule-$$s.failed; } | tee $(RESULTS)/molecule-$$s.log; \
 	  [ ! -e $(RESULTS)/molecule-$$s.failed ] || exit 1; done
 
-# Both scenarios with the long checks (check mode of the whole converge, the venv life cycle, the Galera
-# cold stop and power loss recovered by playbooks/galera_recovery.yml, playbooks/destroy.yml on the
-# converged hosts): not in make test, to keep CI within its time; run before resolving.
+# Both scenarios with the long checks (check mode of the whole converge, the loss of an infra host, the
+# venv life cycle, the Galera cold stop and power loss recovered by playbooks/galera_recovery.yml,
+# playbooks/destroy.yml on the converged hosts): not in make test, to keep CI within its time; run before resolving.
+# The default scenario runs on its HA variant (written to .cache/drills/): every API service in two
+# containers, so that the loss of any one infra host leaves each of them a container.
+HA_SERVICES := placement|nova_api|nova_conductor|nova_scheduler|neutron_server|horizon
 drills: setup
-	LXSTACK_SIDE_EFFECT=drills.yml LXSTACK_CLEANUP=cleanup.yml $(MAKE) molecule SCENARIOS="default aio"
+	@mkdir -p .cache/drills
+	sed -E '/^  ($(HA_SERVICES)): /s/\{count: 1\}/{count: 2}/' molecule/default/inventory/topology.yml \
+	  > .cache/drills/topology.yml
+	test "$$(grep -cE '^  ($(HA_SERVICES)): \{count: 2\}' .cache/drills/topology.yml)" = 6
+	LXSTACK_DEFAULT_TOPOLOGY=$(CURDIR)/.cache/drills/topology.yml LXSTACK_SIDE_EFFECT=drills.yml \
+	  LXSTACK_CLEANUP=cleanup.yml $(MAKE) molecule SCENARIOS="default aio"
 
 # The default scenario on the previous release (the starting point of playbooks/upgrade.yml): its
 # topology with `release:` set to PREVIOUS_RELEASE, written under .cache and linked in place of the
