@@ -60,6 +60,24 @@ def test_the_small_profile_runs_one_worker_of_everything(role, service):
     assert set(counts.values()) == {1}
 
 
+# the counts of docs/services.md's table on 16 CPUs, with the catalogue's limits
+SIXTEEN = {
+    ("keystone", "keystone"): {"keystone_uwsgi_processes": 3},
+    ("glance", "glance"): {"glance_uwsgi_processes": 3},
+    ("placement", "placement"): {"placement_uwsgi_processes": 3},
+    ("horizon", "horizon"): {"horizon_uwsgi_processes": 5},
+    ("neutron", "neutron_server"): {"neutron_api_uwsgi_processes": 3},
+    ("nova", "nova_api"): {"nova_api_uwsgi_processes": 3, "nova_metadata_uwsgi_processes": 1},
+    ("nova", "nova_conductor"): {"nova_conductor_workers": 2},
+    ("nova", "nova_scheduler"): {"nova_scheduler_workers": 1},
+}
+
+
+@pytest.mark.parametrize("role, service", list(SIXTEEN), ids=lambda v: v if isinstance(v, str) else None)
+def test_sixteen_cpus_as_documented(role, service):
+    assert _counts(role, service, cpus=16) == SIXTEEN[role, service]
+
+
 def test_more_cpus_meet_the_memory_limits():
     """On 16 CPUs the catalogue's memory limits bound the counts; a larger limit gives more, up to the maximum."""
     assert _counts("keystone", "keystone", cpus=16) == {"keystone_uwsgi_processes": 3}
