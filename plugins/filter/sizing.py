@@ -59,7 +59,7 @@ def worker_count(limits, cpus_online, per_worker_mb, reserve_mb=0, minimum=1, ma
     low = _number(minimum, "minimum", integer=True, minimum=1)
     high = None if maximum is None else _number(maximum, "maximum", integer=True, minimum=1)
     if high is not None and high < low:
-        raise AnsibleFilterError("worker_count: maximum (%d) is below minimum (%d)" % (high, low))
+        raise AnsibleFilterError("worker_count: maximum (%d) is below minimum (%d)" % (int(high), int(low)))
 
     cpu_bound = min(math.ceil(cpus), online) if cpus > 0 else online
     count = math.ceil(cpu_bound * share)
