@@ -63,6 +63,9 @@ KNOWN_SETTINGS = {
     # where each release's upper-constraints come from: a URL or a file on the deploy host;
     # empty means the official https://releases.openstack.org/constraints/upper/<release>
     "upper_constraints": ("", None),
+    # sizing profile: default derives each service's worker counts from its container's limits and CPUs;
+    # small (the all-in-one) runs one worker of every service (service_common_sizing)
+    "sizing": ("default", ("default", "small")),
 }
 
 # Variables the plugin sets itself; topology `vars:` may not override them.

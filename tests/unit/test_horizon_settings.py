@@ -34,6 +34,8 @@ def _templar(**inventory):
         "groups": {"memcached": list(MEMCACHED)},
         "hostvars": {name: {"management_address": address} for name, address in MEMCACHED.items()},
         "_horizon_venv": {"hash": "0" * 64, "changed": False},
+        # the inventory's container service, and service_common's main task (a meta dependency) before the role
+        "container_service": "horizon", "_service_common_nproc": {"stdout": "2"},
     })
     scope.update(inventory)
     return Templar(loader=DataLoader(), variables=scope)

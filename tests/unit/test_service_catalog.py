@@ -173,3 +173,49 @@ def test_the_roles_that_derive_from_it_depend_on_it():
     for role in ("haproxy", "lxc_container", "service_common"):
         meta = yaml.safe_load((REPO / "roles" / role / "meta" / "main.yml").read_text())
         assert {"role": "lxstack.openstack.service_catalog"} in meta["dependencies"], role
+
+
+# ---------------------------------------------------------------- container limits: one rule, two readers
+
+def _limits(variables):
+    """(lxc_container's limits of the container, service_common_container_limits) for the same variables."""
+    loader = DataLoader()
+    lxc = loader.load_from_file(str(CATALOG_FILE), trusted_as_template=True)
+    lxc.update(role_defaults("lxc_container"))
+    lxc.update(loader.load_from_file(str(REPO / "roles" / "lxc_container" / "vars" / "main.yml"),
+                                     trusted_as_template=True))
+    lxc.update(variables)
+    service = loader.load_from_file(str(CATALOG_FILE), trusted_as_template=True)
+    service.update(role_defaults("service_common"))
+    service.update(variables)
+    return (Templar(loader=loader, variables=lxc).template(lxc["_lxc_container_limits"]),
+            Templar(loader=loader, variables=service).template(service["service_common_container_limits"]))
+
+
+CONTAINER_SERVICES = [name for name, spec in CATALOG.items() if spec["container"]]
+
+
+@pytest.mark.parametrize("service", [*CONTAINER_SERVICES, "not_in_the_catalogue"])
+def test_a_service_role_reads_the_limits_its_container_gets(service):
+    """lxc_container's limits are as before (default, then the catalogue's), and a role sees the same."""
+    created, seen = _limits({"container_service": service})
+    assert created == seen == {"memory_mb": 1024, "cpus": 0, **CATALOG.get(service, {}).get("limits", {})}
+
+
+@pytest.mark.parametrize("overrides", [
+    {"lxc_container_limits": {"cpus": 1.5}},
+    {"lxc_container_limits": {"memory_mb": 4096}, "lxstack_container_default_limits": {"memory_mb": 512, "cpus": 2}},
+    {"lxc_container_default_limits": {"memory_mb": 2048, "cpus": 1}},
+    {"lxc_container_service_limits": {"keystone": {"memory_mb": 3072}}},
+    {"lxc_container_service_limits": {}},
+], ids=["container", "deployment-default", "operator-default", "operator-service", "operator-no-service-limits"])
+def test_operator_overrides_reach_both(overrides):
+    created, seen = _limits({"container_service": "keystone", **overrides})
+    assert created == seen
+
+
+def test_a_host_that_is_no_container_has_no_limits():
+    loader = DataLoader()
+    scope = loader.load_from_file(str(CATALOG_FILE), trusted_as_template=True)
+    scope.update(role_defaults("service_common"))
+    assert Templar(loader=loader, variables=scope).template(scope["service_common_container_limits"]) == {}

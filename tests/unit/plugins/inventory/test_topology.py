@@ -107,6 +107,7 @@ def test_aio_groups_and_vars(tmp_path):
     everyone = inv.groups["all"].get_vars()
     assert everyone["lxstack_release"] == "2026.2"
     assert everyone["lxstack_container_distro"] == "trixie"
+    assert everyone["lxstack_sizing"] == "small"  # the all-in-one example's profile
     assert everyone["lxstack_internal_vip_address"] == "172.29.236.9"
     assert everyone["lxstack_networks"]["management"]["bridge"] == "br-mgmt"
 
