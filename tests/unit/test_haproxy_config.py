@@ -55,7 +55,7 @@ def test_the_dashboard_redirects_its_plain_port_on_the_vip_with_tls():
 def test_without_tls_the_dashboard_is_plain_http_on_its_port(inventory):
     frontend = _section(_config(**inventory), "frontend horizon")
     binds = [line for line in frontend if line.startswith(("bind", "http-request redirect"))]
-    assert binds == ["bind %s:80" % vip for vip in ["10.0.0.9"] + list(inventory.values())]
+    assert binds == ["bind %s:80" % vip for vip in ["10.0.0.9", *inventory.values()]]
 
 
 def test_a_frontend_without_tls_port_terminates_tls_on_its_own_port():
