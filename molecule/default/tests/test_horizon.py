@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """horizon in its containers: uWSGI on the management address only, its settings file private to
 root and horizon, and, from a keystone container (the admin's clouds.yaml there), a user's visit
-through every VIP URL of the dashboard: the login page, a sign-in whose session lives in memcached,
-and a sign-out that removes it."""
+through every VIP URL of the dashboard: the login page, then (over https when a VIP has TLS: the
+cookies are Secure) a sign-in whose session lives in memcached, and a sign-out that removes it."""
 
 import base64
 import json
@@ -19,7 +19,11 @@ import json, re, socket, sys
 import requests
 import yaml
 
-base, servers = sys.argv[1].rstrip("/"), sys.argv[2:]
+# the URL as a user types it: without the scheme's default port (Django's CSRF check over https
+# compares the Referer with the Host header, which leaves the default port out)
+base = re.sub(r"^(https://[^/]+):443\b|^(http://[^/]+):80\b", lambda m: m.group(1) or m.group(2),
+              sys.argv[1].rstrip("/"))
+sign_in, servers = sys.argv[2] == "sign-in", sys.argv[3:]
 auth = yaml.safe_load(open("/root/.config/openstack/clouds.yaml"))["clouds"]["admin"]["auth"]
 
 
@@ -51,9 +55,14 @@ def in_memcached(key):
 
 out = {}
 session = requests.Session()
+# the system store, which trusts the deployment's CA (requests would use its own bundle)
+session.verify = "/etc/ssl/certs/ca-certificates.crt"
 page = session.get(base + "/auth/login/", timeout=30)
 out["login_status"] = page.status_code
 out["login_has_form"] = 'name="password"' in page.text
+if not sign_in:
+    print(json.dumps(out))
+    sys.exit(0)
 form = hidden_fields(page.text)
 form.update(username=auth["username"], password=auth["password"])
 signed = session.post(base + "/auth/login/", data=form, timeout=60,
@@ -107,14 +116,25 @@ def test_a_user_signs_in_through_every_vip_with_the_session_in_memcached(host):
     memcached = ["%s:%s" % (host_vars(host, member)["management_address"],
                             setting(host, member, "memcached", "memcached_port"))
                  for member in group(host, "memcached")]
-    for url in _dashboard_urls(host, name):
-        script = "%s -c \"import base64; exec(base64.b64decode('%s'))\" %s %s" % (
-            _CLIENT_PYTHON, base64.b64encode(_CLIENT.encode()).decode(), url, " ".join(memcached))
+    urls = _dashboard_urls(host, name)
+    # with https on a VIP the cookies are Secure (horizon_cookies_secure): users sign in over https there,
+    # and a plain http URL (the internal VIP) only shows the login page
+    secure = any(url.startswith("https://") for url in urls)
+    signed_in = 0
+    for url in urls:
+        sign_in = url.startswith("https://") or not secure
+        script = "%s -c \"import base64; exec(base64.b64decode('%s'))\" %s %s %s" % (
+            _CLIENT_PYTHON, base64.b64encode(_CLIENT.encode()).decode(), url,
+            "sign-in" if sign_in else "page", " ".join(memcached))
         out = json.loads(host.check_output(script))
         assert out["login_status"] == 200 and out["login_has_form"], (url, out)
+        if not sign_in:
+            continue
+        signed_in += 1
         assert out["signed_in_status"] == 200 and out["signed_in"], (url, out)
         assert out["session_cookie"] and len(out["session_in"]) == 1, (url, out)
         assert out["session_after_logout"] == [], (url, out)
+    assert signed_in > 0, urls
 
 
 _PLAIN = r"""
