@@ -327,7 +327,8 @@ def measure(books, inventory, hosts, order, opts):
                                  "-e", "simhosts_recreate=%s" % ("false" if opts.reuse else "true"), json_output=True)
     phases, problems = {}, []
     for phase, path in order:
-        wall, out = books.run(path, json_output=True, log=phase)
+        # every venv built from scratch: the deploy host's venv archive cache (repo_venv_cache_dir) is off
+        wall, out = books.run(path, "-e", json.dumps({"repo_venv_cache_dir": ""}), json_output=True, log=phase)
         report = parse_json(out)
         (WORK / ("%s.json" % phase)).write_text(json.dumps(report), encoding="utf-8")
         phases[phase] = dict(playbook=path, wall_s=wall, changed=changed(report), services={}, other_plays={})

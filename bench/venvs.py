@@ -301,6 +301,7 @@ def measure(run, output, args, services, constraints, containers):
     repo_play = [{
         "name": "Repo service", "hosts": "repo", "gather_facts": False,
         "roles": [{"role": "lxstack.openstack.repo", "vars": {
+            "repo_venv_cache_dir": "",  # measure the builds, not the deploy host's cache
             "repo_services": "{{ service_common_release_packages[repo_release | string] | dict2items"
                              " | selectattr('key', 'in', bench_services) | items2dict }}"}}],
         "post_tasks": [dump_task("{'wheels': repo_build_seconds, 'venvs': repo_venv_build_seconds}")],

@@ -8,12 +8,15 @@ on this machine and its values are never printed or passed on a command line.
 """
 
 import base64
+import hashlib
 import json
 import os
+import pathlib
 import re
 import stat
 
 import pytest
+import testinfra
 import yaml
 from inventory_vars import constraints_file, group, host_vars, inventory_dir, pinned_version, release_packages, setting
 
@@ -170,11 +173,55 @@ def test_memcached_answers_every_node(keystone_probe):
         assert "STORED" in data and "VALUE lxstack_probe 0 2\r\nok" in data, (addr, data)
 
 
+def _repo_built_wheels(host, service):
+    """Whether the repo container built ``service``'s wheels (its build marker); when it copied the venv
+    archive from the deploy host's cache it built none."""
+    repo = group(host, "repo")[0]
+    other = testinfra.get_host("ansible://%s" % repo, ansible_inventory=host.backend.ansible_inventory,
+                               force_ansible=host.backend.force_ansible)
+    build_dir = setting(host, repo, "repo", "repo_build_dir")
+    return other.file("%s/%s/%s.sha256" % (build_dir, host_vars(host, repo)["lxstack_release"], service)).exists
+
+
 @pytest.mark.testinfra_hosts("ansible://keystone")
 def test_repo_serves_the_wheels_of_the_release(host, keystone_probe):
     index, url = keystone_probe
+    assert not index["repo_index"].startswith("error"), (url, index["repo_index"])
     wheel = r'href="keystone-%s-[^"]+\.whl"' % re.escape(_keystone_version(host))
-    assert re.search(wheel, index["repo_index"]), (wheel, url, index["repo_index"][:500])
+    if _repo_built_wheels(host, "keystone"):
+        assert re.search(wheel, index["repo_index"]), (wheel, url, index["repo_index"][:500])
+    else:
+        # the venv archive came from the deploy host's cache (test_repo_keeps_every_venv_archive_in_the_cache)
+        assert _venv_cache_dir(host), "the repo built no keystone wheels although it has no venv archive cache"
+
+
+def _venv_cache_dir(host):
+    """The deploy host's venv archive cache (repo_venv_cache_dir; its default is under $HOME)."""
+    repo = group(host, "repo")[0]
+    variables = host_vars(host, repo)
+    if "repo_venv_cache_dir" in variables:
+        return variables["repo_venv_cache_dir"]
+    return os.path.expanduser("~/.cache/lxstack/venvs")
+
+
+@pytest.mark.testinfra_hosts("ansible://repo", one=True)
+def test_repo_keeps_every_venv_archive_in_the_cache(host):
+    """Every archive the repo publishes is in the deploy host's cache, byte for byte (its .sha256 file,
+    which names the archive's sha256), whether the repo built it or copied it from there."""
+    cache = _venv_cache_dir(host)
+    if not cache or not setting(host, host.backend.host, "repo", "repo_venv_archives"):
+        pytest.skip("no venv archive cache on this deploy host")
+    venvs = "%s/%s/venvs" % (setting(host, host.backend.host, "repo", "repo_root"),
+                             host_vars(host, host.backend.host)["lxstack_release"])
+    published = host.check_output("cd %s && ls *.tar.zst.sha256", venvs).split()
+    assert any(name.startswith("keystone-") for name in published), published
+    for name in published:
+        copies = sorted(pathlib.Path(cache).glob("*/" + name))
+        assert len(copies) == 1, "%s: %d copies in %s" % (name, len(copies), cache)
+        assert copies[0].read_text() == host.file("%s/%s" % (venvs, name)).content_string, name
+        archive = copies[0].with_name(name[:-len(".sha256")])
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        assert copies[0].read_text().split()[0] == digest, "%s in the cache does not match its sha256" % archive
 
 
 @pytest.mark.testinfra_hosts("ansible://keystone")
