@@ -70,6 +70,9 @@ MIB = 1024 * 1024
 # current usage (the figure where no peak file is readable).
 PEAK_FILES = ("memory.peak", "memory.max_usage_in_bytes")
 CURRENT_FILES = ("memory.current", "memory.usage_in_bytes")
+# A container's processes' own memory without the page cache, now: memory.stat's anon (cgroup v2) or
+# total_rss (v1, the hierarchy's anonymous and swap cache memory).
+ANON_KEYS = ("anon", "total_rss")
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=30")
 
@@ -194,12 +197,15 @@ def memory_script(containers):
     """Shell commands that print `<container> <cgroup file> <bytes>` for every memory file of PEAK_FILES
     and CURRENT_FILES readable for each container: through lxc-cgroup, else from the cgroup file itself
     (cgroup v2 layout, then v1's memory hierarchy)."""
-    return ('for c in %s; do for f in %s; do '
+    return ('for c in %s; do for f in %s memory.stat; do '
             'v=$(lxc-cgroup -n "$c" "$f" 2>/dev/null) '
             '|| v=$(cat "/sys/fs/cgroup/lxc.payload.$c/$f" 2>/dev/null) '
             '|| v=$(cat "/sys/fs/cgroup/memory/lxc.payload.$c/$f" 2>/dev/null) '
-            '|| continue; echo "$c $f $v"; done; done'
-            % (" ".join(shlex.quote(name) for name in containers), " ".join(PEAK_FILES + CURRENT_FILES)))
+            '|| continue; '
+            'if [ "$f" = memory.stat ]; then echo "$v" | while read -r k n; do '
+            'case "$k" in %s) echo "$c $f:$k $n";; esac; done; else echo "$c $f $v"; fi; done; done'
+            % (" ".join(shlex.quote(name) for name in containers), " ".join(PEAK_FILES + CURRENT_FILES),
+               "|".join(ANON_KEYS)))
 
 
 def parse_memory(text):
@@ -217,8 +223,10 @@ def memory_figures(values):
     was readable; None where nothing was), read, the file that figure came from, and current_mb."""
     peak = next((name for name in PEAK_FILES + CURRENT_FILES if name in values), None)
     current = next((name for name in CURRENT_FILES if name in values), None)
+    anon = next(("memory.stat:" + key for key in ANON_KEYS if "memory.stat:" + key in values), None)
     return {"mb": round(values[peak] / MIB, 1) if peak else None, "read": peak,
-            "current_mb": round(values[current] / MIB, 1) if current else None}
+            "current_mb": round(values[current] / MIB, 1) if current else None,
+            "anon_mb": round(values[anon] / MIB, 1) if anon else None}
 
 
 def read_memory(argv, containers):
@@ -256,13 +264,16 @@ def memory(inventory, hosts):
                      for name, entry in containers.items() if entry["mb"] is None]
         figures[host] = {
             "containers_mb": round(sum(entry["mb"] or 0 for entry in containers.values()), 1),
+            "containers_anon_mb": round(sum(entry["anon_mb"] or 0 for entry in containers.values()), 1),
             "simulated_host_mb": own[prefix + host]["mb"],
             "simulated_host_read": own[prefix + host]["read"],
             "containers": containers,
         }
     definition = ("MiB; per container the peak since it started (cgroup v2 memory.peak, v1 "
                   "memory.max_usage_in_bytes; page cache included), or its current usage where no peak was "
-                  "readable (read names the file), read after the healthcheck; containers_mb: their sum on the "
+                  "readable (read names the file), read after the healthcheck; anon_mb: its processes' own memory "
+                  "then, without the page cache (memory.stat anon, v1 total_rss); containers_mb and "
+                  "containers_anon_mb: their sums on the "
                   "host (a sum of peaks, not a peak); simulated_host_mb: the simulated host's own cgroup peak on "
                   "this machine (its system and every container at once)")
     return {"definition": definition, "hosts": figures}, problems

@@ -198,17 +198,20 @@ def openstack_section(result):
     memory = (result.get("memory") or {}).get("hosts") or {}
     rows += ["", "Memory after the healthcheck, MiB (`memory`): per container its peak (or what `read` names), per "
              "host their sum and the simulated host's own peak.", "",
-             "| host | containers | sum of the containers' peaks | simulated host's peak |",
-             "| --- | ---: | ---: | ---: |"]
+             "| host | containers | sum of the containers' peaks | sum of their anonymous memory "
+             "| simulated host's peak |",
+             "| --- | ---: | ---: | ---: | ---: |"]
     for host, figures in memory.items():
-        rows.append("| %s | %s | %s | %s (%s) |" % (
+        rows.append("| %s | %s | %s | %s | %s (%s) |" % (
             host, len(figures.get("containers") or {}), cell(figures.get("containers_mb")),
-            cell(figures.get("simulated_host_mb")), cell(figures.get("simulated_host_read"))))
-    rows += ["", "| container | peak | read | current |", "| --- | ---: | --- | ---: |"]
+            cell(figures.get("containers_anon_mb")), cell(figures.get("simulated_host_mb")),
+            cell(figures.get("simulated_host_read"))))
+    rows += ["", "| container | peak | read | current | anonymous (no page cache) |",
+             "| --- | ---: | --- | ---: | ---: |"]
     for figures in memory.values():
         for name, entry in (figures.get("containers") or {}).items():
-            rows.append("| %s | %s | %s | %s |" % (name, cell(entry.get("mb")), cell(entry.get("read")),
-                                                   cell(entry.get("current_mb"))))
+            rows.append("| %s | %s | %s | %s | %s |" % (name, cell(entry.get("mb")), cell(entry.get("read")),
+                                                        cell(entry.get("current_mb")), cell(entry.get("anon_mb"))))
     if result.get("problems"):
         rows += ["", "Problems of this run: %s." % "; ".join(result["problems"])]
     return [*rows, ""]

@@ -288,8 +288,10 @@ def test_openstack_bench_reads_memory():
     text = "\n".join([
         "osbench1-galera memory.peak 268435456",  # cgroup v2
         "osbench1-galera memory.current 134217728",
+        "osbench1-galera memory.stat:anon 67108864",
         "osbench1-repo memory.max_usage_in_bytes 104857600",  # cgroup v1
         "osbench1-repo memory.usage_in_bytes 52428800",
+        "osbench1-repo memory.stat:total_rss 20971520",
         "osbench1-keystone memory.current 10485760",  # no peak file readable
         "lxc-cgroup: some warning",
         "osbench1-horizon memory.peak max",
@@ -297,22 +299,24 @@ def test_openstack_bench_reads_memory():
     values = openstack.parse_memory(text)
     assert sorted(values) == ["osbench1-galera", "osbench1-keystone", "osbench1-repo"]
     figures = {name: openstack.memory_figures(entry) for name, entry in values.items()}
-    assert figures["osbench1-galera"] == {"mb": 256.0, "read": "memory.peak", "current_mb": 128.0}
-    assert figures["osbench1-repo"] == {"mb": 100.0, "read": "memory.max_usage_in_bytes", "current_mb": 50.0}
-    assert figures["osbench1-keystone"] == {"mb": 10.0, "read": "memory.current", "current_mb": 10.0}
-    assert openstack.memory_figures({}) == {"mb": None, "read": None, "current_mb": None}
+    assert figures["osbench1-galera"] == {"mb": 256.0, "read": "memory.peak", "current_mb": 128.0, "anon_mb": 64.0}
+    assert figures["osbench1-repo"] == {"mb": 100.0, "read": "memory.max_usage_in_bytes", "current_mb": 50.0,
+                                        "anon_mb": 20.0}
+    assert figures["osbench1-keystone"] == {"mb": 10.0, "read": "memory.current", "current_mb": 10.0, "anon_mb": None}
+    assert openstack.memory_figures({}) == {"mb": None, "read": None, "current_mb": None, "anon_mb": None}
 
 
 def test_openstack_bench_memory_script(tmp_path, monkeypatch):
     """The shell commands read through lxc-cgroup (here a stand-in) and skip what is unreadable."""
     fake = tmp_path / "lxc-cgroup"
     fake.write_text('#!/bin/sh\n# lxc-cgroup -n NAME FILE\ncase "$2:$3" in\n'
-                    '  c1:memory.peak) echo 2097152 ;;\n  *:memory.current) echo 1048576 ;;\n  *) exit 1 ;;\nesac\n')
+                    '  c1:memory.peak) echo 2097152 ;;\n  *:memory.current) echo 1048576 ;;\n'
+                    '  c1:memory.stat) printf "file 9\\nanon 524288\\nanon_thp 0\\n" ;;\n  *) exit 1 ;;\nesac\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", "%s:%s" % (tmp_path, os.environ["PATH"]))
     read = openstack.read_memory(["sh", "-c"], ["c1", "c2"])
-    assert read == {"c1": {"mb": 2.0, "read": "memory.peak", "current_mb": 1.0},
-                    "c2": {"mb": 1.0, "read": "memory.current", "current_mb": 1.0}}
+    assert read == {"c1": {"mb": 2.0, "read": "memory.peak", "current_mb": 1.0, "anon_mb": 0.5},
+                    "c2": {"mb": 1.0, "read": "memory.current", "current_mb": 1.0, "anon_mb": None}}
     with pytest.raises(SystemExit, match="failed"):
         openstack.read_memory(["false"], ["c2"])
 
@@ -327,16 +331,19 @@ def test_summary_renders_an_openstack_result():
                              "base_image": {"built": None, "unpacked_from_cache": ["osbench1"]}},
                    "openstack_cold": run, "openstack_warm": dict(run, changed=0)},
         "memory": {"hosts": {"osbench1": {
-            "containers_mb": 266.0, "simulated_host_mb": 900.0, "simulated_host_read": "memory.max_usage_in_bytes",
-            "containers": {"osbench1-galera": {"mb": 256.0, "read": "memory.peak", "current_mb": 128.0},
-                           "osbench1-keystone": {"mb": 10.0, "read": "memory.current", "current_mb": 10.0}}}}},
+            "containers_mb": 266.0, "containers_anon_mb": 70.0, "simulated_host_mb": 900.0,
+            "simulated_host_read": "memory.max_usage_in_bytes",
+            "containers": {"osbench1-galera": {"mb": 256.0, "read": "memory.peak", "current_mb": 128.0,
+                                               "anon_mb": 64.0},
+                           "osbench1-keystone": {"mb": 10.0, "read": "memory.current", "current_mb": 10.0,
+                                                 "anon_mb": 6.0}}}}},
         "problems": [],
     }
     text = "\n".join(summary.openstack_section(result))
     assert "| openstack_cold | `playbooks/openstack.yml` | 20.0 | 3 |" in text
     assert "| keystone | `keystone` | 3 | 4.0 / 5.0 | 4.0 / 5.0 | 2 |" in text
-    assert "| osbench1 | 2 | 266.0 | 900.0 (memory.max_usage_in_bytes) |" in text
-    assert "| osbench1-keystone | 10.0 | memory.current | 10.0 |" in text
+    assert "| osbench1 | 2 | 266.0 | 70.0 | 900.0 (memory.max_usage_in_bytes) |" in text
+    assert "| osbench1-keystone | 10.0 | memory.current | 10.0 | 6.0 |" in text
     assert "unpacked from the deploy host's image cache on osbench1" in text
     assert "Problems" not in text
 
