@@ -33,6 +33,10 @@ SCENARIOS  ?= default aio
 # What each test tier ran (JUnit XML, logs); `make test` empties it first and prints a table from it.
 RESULTS    := .cache/test-results
 TEST_TIERS := lint sanity unit installed lxc molecule
+# The tiers before molecule run TEST_JOBS at a time (the real-LXC one first: it waits most), each
+# one's output printed whole when it ends; molecule's scenarios then run one after the other.
+FAST_TIERS := lxc lint sanity unit installed
+TEST_JOBS  ?= 2
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
@@ -72,11 +76,13 @@ aio: setup
 	@echo "make aio: the all-in-one deploy is not yet available (it lands with the AIO issue)."
 	@echo "Set-up is done: .venv, host packages and the collection link are in place."
 
-# Every tier in turn, then how many tests each ran (also after a failure). In CI (CI=true) a skipped
-# real-LXC or molecule test fails the run (tests/plugins_lxc/conftest.py, tests/summary.py).
+# Every tier (the fast ones side by side, then molecule), then how many tests each ran (also after a
+# failure; a failed tier stops the ones not started). In CI (CI=true) a skipped real-LXC or molecule
+# test fails the run (tests/plugins_lxc/conftest.py, tests/summary.py).
 test: setup
 	@rm -rf $(RESULTS)
-	@rc=0; $(MAKE) --no-print-directory $(TEST_TIERS) || rc=$$?; \
+	@rc=0; { $(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target $(FAST_TIERS) \
+	  && $(MAKE) --no-print-directory $(filter-out $(FAST_TIERS),$(TEST_TIERS)); } || rc=$$?; \
 	$(BIN)/python tests/summary.py $(RESULTS) $(TEST_TIERS) || rc=1; exit $$rc
 
 lint: setup
@@ -109,7 +115,7 @@ sanity: setup
 	@mkdir -p $(dir $(PIP_BOOTSTRAP)) && cp tests/sanity/get_pip.py $(PIP_BOOTSTRAP)
 	@rm -rf .cache/sanity && mkdir -p .cache/sanity/ansible_collections/lxstack
 	rsync -a --exclude .venv --exclude .cache --exclude collections --exclude .stamps \
-	  --exclude .git ./ .cache/sanity/ansible_collections/lxstack/openstack/
+	  --exclude .git --exclude .ansible ./ .cache/sanity/ansible_collections/lxstack/openstack/
 	@mkdir -p $(RESULTS)
 	cd .cache/sanity/ansible_collections/lxstack/openstack && git init -q . && git add -A \
 	  && $(BIN)/ansible-test sanity --python $$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') \

@@ -116,7 +116,7 @@ def test_repo_and_service_common_agree(tmp_path, drop):
             "_repo_service": {"key": "keystone", "value": PACKAGES}}
     repo["_repo_constraints_text"] = _render(
         _task_vars("roles/repo/tasks/main.yml", "Read the release's constraints")["_repo_constraints_text"], repo)
-    repo_hash = _render(_task_vars("roles/repo/tasks/venv_archive.yml",
+    repo_hash = _render(_task_vars("roles/repo/tasks/venv_lookup.yml",
                                    "Derive the venv archive of {{ _repo_service.key }}")["_repo_venv_hash"], repo)
 
     assert common["_service_common_constraints"] == repo["_repo_constraints_text"] == venv.venv_constraints(
