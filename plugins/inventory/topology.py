@@ -195,6 +195,8 @@ class InventoryModule(BaseInventoryPlugin):
             }
             if host["connection"] == "local":
                 host_vars["ansible_connection"] = "local"
+            if host["passthrough"] is not None:
+                host_vars["lxstack_passthrough"] = host["passthrough"]
             host_vars.update(host["vars"])
             for key, value in host_vars.items():
                 inv.set_variable(hname, key, value)
