@@ -24,6 +24,9 @@ description:
     as a variable of the group C(physical_hosts), so interpreter discovery never picks another
     C(python3) first on a PATH; the topology's host group or host C(vars) and C(group_vars/) or
     C(host_vars/) files take precedence over it. Service containers always use C(/usr/bin/python3).
+  - A host group or host may carry a passthrough profile (PCI devices, SR-IOV NICs, hugepages, CPU sets); the
+    host's keys replace its group's one by one. Each host with a profile gets the validated profile as
+    C(lxstack_passthrough), and group C(all) the nova PCI aliases of all of them as C(lxstack_passthrough_aliases).
   - Accepts files named C(topology.yml) or C(topology.yaml), or any YAML file whose top-level
     C(plugin) key is C(lxstack.openstack.topology). Use the environment directory (for example
     C(-i inventory/aio)) or the file itself as the inventory source.
@@ -195,6 +198,8 @@ class InventoryModule(BaseInventoryPlugin):
             }
             if host["connection"] == "local":
                 host_vars["ansible_connection"] = "local"
+            if host["passthrough"] is not None:
+                host_vars["lxstack_passthrough"] = host["passthrough"]
             host_vars.update(host["vars"])
             for key, value in host_vars.items():
                 inv.set_variable(hname, key, value)

@@ -18,6 +18,8 @@ import re
 import tempfile
 import traceback
 
+from ansible_collections.lxstack.openstack.plugins.module_utils import passthrough
+
 try:
     import netaddr
 except ImportError:
@@ -74,6 +76,7 @@ PLUGIN_VARS = frozenset((
     "physical_host", "physical_host_address", "physical_host_connection",
     "host_group", "host_networks", "management_address", "lxc_host_containers",
     "container_name", "container_service", "container_networks",
+    "lxstack_passthrough", "lxstack_passthrough_aliases",
 ))
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -90,11 +93,11 @@ NETWORK_KEYS = {
     "reserved": (list, False), "internal_vip": (str, False), "external_vip": (str, False),
     "groups": (list, False),
 }
-GROUP_KEYS = {"hosts": (dict, True), "vars": (dict, False)}
+GROUP_KEYS = {"hosts": (dict, True), "vars": (dict, False), "passthrough": (dict, False)}
 HOST_KEYS = {
     "address": (str, True), "ssh_address": (str, False), "networks": (dict, False),
     "interfaces": (dict, False), "containers": (bool, False), "connection": (str, False),
-    "vars": (dict, False),
+    "vars": (dict, False), "passthrough": (dict, False),
 }
 SERVICE_KEYS = {"group": (str, False), "count": (int, False), "container": (bool, False), "enabled": (bool, False)}
 STATE_KEYS = {"plugin": (str, False), "version": (int, True), "containers": (dict, True)}
@@ -423,7 +426,7 @@ class Topology:
         self.release = DEFAULT_RELEASE
         self.settings = {}
         self.networks = {}          # name -> Network, declaration order
-        self.host_groups = {}       # name -> {"hosts": [host names], "vars": {}}
+        self.host_groups = {}       # name -> {"hosts": [host names], "vars": {}, "passthrough": normal form}
         self.hosts = {}             # name -> host dict, declaration order
         self.services = {}          # name -> {"group", "count", "container", "enabled"} (enabled only)
         self.containers = {}        # name -> {"host", "service", "networks": [net names]}, canonical order
@@ -432,6 +435,7 @@ class Topology:
         self.state_text = ""
         self.state_changed = False
         self.warnings = []
+        self.passthrough_aliases = []   # [pci] alias entries of every host's profile, once each
 
     def all_vars(self):
         out = {"lxstack_release": self.release}
@@ -442,6 +446,7 @@ class Topology:
             for net in self.networks.values():
                 if net.vips.get(kind):
                     out["lxstack_%s_address" % kind] = net.vips[kind]
+        out["lxstack_passthrough_aliases"] = self.passthrough_aliases
         return out
 
 
@@ -477,6 +482,7 @@ def load(path):
     _load_hosts(topo, _get(data, "host_groups", dict, {}), errs)
     errs.raise_if_any()
     _place(topo, services, errs)
+    _check_passthrough(topo, errs)
     errs.raise_if_any()
     _allocate(topo, errs)
     errs.raise_if_any()
@@ -654,7 +660,7 @@ def _load_hosts(topo, host_groups, errs):
         if not isinstance(gname, str) or not NAME_RE.match(gname):
             errs.add(gpath, "host group names are lower-case identifiers (a-z, 0-9, _)")
             continue
-        group = {"hosts": [], "vars": {}}
+        group = {"hosts": [], "vars": {}, "passthrough": None}
         topo.host_groups[gname] = group
         if gspec is None:
             gspec = {"hosts": {}}
@@ -662,6 +668,7 @@ def _load_hosts(topo, host_groups, errs):
             continue
         group["vars"] = _get(gspec, "vars", dict, {})
         _check_vars(group["vars"], gpath + ".vars", errs)
+        group["passthrough"] = _load_passthrough(gspec, gpath, errs)
         for hname, hspec in (_get(gspec, "hosts", dict, {}) or {}).items():
             hpath = "%s.hosts.%s" % (gpath, hname)
             if not isinstance(hname, str) or not HOST_RE.match(hname) or len(hname) > HOSTNAME_MAX:
@@ -674,8 +681,44 @@ def _load_hosts(topo, host_groups, errs):
             if not _check_keys(hspec, HOST_KEYS, hpath, errs):
                 continue
             host = _load_host(topo, hname, gname, hspec, hpath, taken, errs)
+            own = _load_passthrough(hspec, hpath, errs)
+            host["passthrough"] = passthrough.merge(group["passthrough"], own)
+            # where the host's devices are written, for messages about them
+            host["passthrough_source"] = "%s.passthrough" % (hpath if "devices" in (own or {}) else gpath)
             topo.hosts[hname] = host
             group["hosts"].append(hname)
+
+
+def _load_passthrough(spec, path, errs):
+    """The normal form of a group's or host's ``passthrough`` (None without one); problems go to errs."""
+    profile = _get(spec, "passthrough", dict)
+    if profile is None:
+        return None
+    normal, problems = passthrough.normalise(profile, path + ".passthrough")
+    for kpath, reason in problems:
+        errs.add(kpath, reason)
+    return normal
+
+
+def _check_passthrough(topo, errs):
+    """Profiles only on hosts that run nova-compute on bare metal; one meaning per alias across hosts."""
+    compute = set(topo.service_members.get("nova_compute", ()))
+    profiles, sources = {}, {}
+    for hname, host in topo.hosts.items():
+        if host["passthrough"] is None:
+            continue
+        if hname not in compute:
+            errs.add("host_groups.%s.hosts.%s" % (host["group"], hname),
+                     "has a passthrough profile (%s) but runs no bare-metal nova_compute; place nova_compute on "
+                     "its host group or move the profile" % host["passthrough_source"])
+            continue
+        profiles[hname] = host["passthrough"]
+        sources[hname] = host["passthrough_source"]
+    try:
+        topo.passthrough_aliases = passthrough.alias_union(profiles, sources)
+    except passthrough.PassthroughError as exc:
+        for kpath, reason in exc.errors:
+            errs.add(kpath, reason)
 
 
 def _check_vars(data, path, errs):

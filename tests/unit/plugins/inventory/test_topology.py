@@ -386,3 +386,55 @@ def test_bad_state_file_is_reported_and_left_alone(tmp_path, old, new, key_path,
     assert re.search("%s: %s: .*%s" % (re.escape(str(state)), re.escape(key_path), re.escape(reason)),
                      info.value.details)
     assert state.read_text() == text
+
+
+T4 = {"alias": "t4", "type": "gpu", "id": "10de:1eb8"}
+
+
+def test_passthrough_profile_exported_host_over_group(tmp_path):
+    env = example(tmp_path, "multinode")
+    edit(env / "topology.yml", {
+        "host_groups.compute.passthrough": {"devices": [T4], "hugepages": {"size": "1G", "count": 8},
+                                            "cpu": {"dedicated": "2-7", "shared": "0,1"}},
+        "host_groups.compute.hosts.compute2.passthrough": {
+            "devices": [{"type": "nic_pf", "interface": "ens1f0", "vfs": 4, "physnet": "sriovnet1"}],
+            "hugepages": None, "iommu": "amd"},
+    })
+    inv = load(env)
+    first = hostvars(inv, "compute1")["lxstack_passthrough"]
+    assert first == {
+        "devices": [{"alias": "t4", "type": "gpu", "id": "10de:1eb8", "address": None, "interface": None,
+                     "vfs": None, "physnet": None, "vf_id": None, "driver_blacklist": ["nouveau"]}],
+        "hugepages": {"size": "1G", "count": 8},
+        "cpu": {"dedicated": "2-7", "shared": "0-1", "isolate": False, "reserved_host_memory_mb": None},
+        "iommu": "auto",
+    }
+    second = hostvars(inv, "compute2")["lxstack_passthrough"]
+    assert [d["interface"] for d in second["devices"]] == ["ens1f0"]   # the host's devices replace the group's
+    assert second["hugepages"] is None                                   # null drops the group's hugepages
+    assert second["cpu"] == first["cpu"] and second["iommu"] == "amd"    # the rest comes from the group
+    assert "lxstack_passthrough" not in hostvars(inv, "infra1")          # only hosts with a profile
+    assert inv.groups["all"].get_vars()["lxstack_passthrough_aliases"] == [
+        {"name": "t4", "vendor_id": "10de", "product_id": "1eb8", "device_type": "type-PCI"}]
+
+
+def test_no_passthrough_no_host_var_and_no_aliases(tmp_path):
+    inv = load(example(tmp_path, "multinode"))
+    assert not any("lxstack_passthrough" in hostvars(inv, h) for h in members(inv, "physical_hosts"))
+    assert inv.groups["all"].get_vars()["lxstack_passthrough_aliases"] == []
+
+
+def test_passthrough_alias_conflict_across_hosts_names_both(tmp_path, capsys):
+    env = example(tmp_path, "multinode")
+    edit(env / "topology.yml", {
+        "host_groups.compute.passthrough": {"devices": [T4]},
+        "host_groups.compute.hosts.compute2.passthrough": {"devices": [dict(T4, id="10de:2236")]},
+    })
+    plugin = inventory_loader.get("lxstack.openstack.topology")
+    with pytest.raises(Exception) as info:
+        plugin.parse(InventoryData(), DataLoader(), str(env / "topology.yml"))
+    assert info.value.details.splitlines()[1:] == [
+        "  %s: host_groups.compute.hosts.compute2.passthrough.devices[0].alias: alias 't4' is 10de:2236 (type-PCI) "
+        "on host compute2 but 10de:1eb8 (type-PCI) on host compute1 (host_groups.compute.passthrough.devices[0]); "
+        "one alias names one kind of device across the cloud" % (env / "topology.yml")]
+    assert not (env / "topology.state.yml").exists()
