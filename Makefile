@@ -26,6 +26,10 @@ APT_PACKAGES += openssh-client openssh-server
 APT_PACKAGES += python3-venv python3-dev gcc ca-certificates python3-apt
 # make itself, git (ansible-test sanity, ansible-lint), shellcheck (sanity)
 APT_PACKAGES += make git shellcheck
+# the guest image of the smoke test (roles/guest_image): cpio and gzip for its initramfs, mkfs.fat
+# (dosfstools), mtools and syslinux (its mtools variant, no mount) for the FAT disk, qemu-img
+# (qemu-utils) for the qcow2; qemu-system-x86 (with SeaBIOS) boots it under TCG in tests/guest_image
+APT_PACKAGES += cpio gzip dosfstools mtools syslinux qemu-utils qemu-system-x86
 COLLECTION_LINK := collections/ansible_collections/lxstack/openstack
 # Tests read OpenStack's upper-constraints from here (CI cannot reach releases.openstack.org).
 CONSTRAINTS_DIR ?= $(abspath $(CURDIR)/../shared/openstack/upper-constraints)
