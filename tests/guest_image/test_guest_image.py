@@ -65,7 +65,7 @@ def image(tmp_path_factory):
         pytest.fail('qemu-system-x86_64 is missing: make host-packages installs qemu-system-x86')
     work = tmp_path_factory.mktemp('guest-image')
     started = time.monotonic()
-    first, _, result = _play(work / 'first.json')
+    first, _changed, result = _play(work / 'first.json')
     assert first, 'the first run failed:\n%s\n%s' % (result.stdout[-4000:], result.stderr[-2000:])
     first_seconds = time.monotonic() - started
     path = pathlib.Path(first['path'])
@@ -104,8 +104,8 @@ def test_image_is_what_the_role_returned(image):
 
 
 def test_missing_tool_is_named_with_its_package(tmp_path):
-    _, _, result = _play(tmp_path / 'out.json', '-e', json.dumps(
-        {'_guest_image_tools': {'lxstack-no-such-tool': 'lxstack-no-such-package'}}))
+    result = _play(tmp_path / 'out.json', '-e', json.dumps(
+        {'_guest_image_tools': {'lxstack-no-such-tool': 'lxstack-no-such-package'}}))[2]
     assert result.returncode != 0
     output = ' '.join(result.stdout.split())  # the YAML callback may wrap the message
     assert 'lxstack-no-such-tool (Debian package lxstack-no-such-package)' in output, result.stdout[-3000:]

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Builds the lxstack smoke-test guest image from Debian packages (managed by lxstack.openstack,
 # roles/guest_image), without root, mounts or loop devices: Debian's kernel and the virtio modules
 # it needs (apt-get download, dpkg-deb -x), an initramfs of busybox-static and lxstack-guest-init.sh
