@@ -103,8 +103,8 @@ installed: setup
 
 # The smoke-test guest image (roles/guest_image) built through the role, run again (changed=0), and
 # booted under QEMU's TCG with a fake metadata service, then without one (tests/guest_image). The image
-# stays in ~/.cache/lxstack/images: about 55 s once it is there (2 cores shared with another test run),
-# its build adds 10 to 20 s.
+# stays in ~/.cache/lxstack/images: 35 to 55 s once it is there, 65 to 75 s with its build (measured on
+# the 2 cores shared with another test run).
 guest-image: setup
 	@mkdir -p $(RESULTS)
 	$(BIN)/python -m pytest -q tests/guest_image --junitxml=$(RESULTS)/guest-image.xml
