@@ -5,10 +5,11 @@
 Reads what the tiers leave in the results directory (`make test` empties it first):
   lint.log        ruff's and ansible-lint's output (files checked)
   sanity.log      ansible-test sanity's output (one "Running sanity test" line per test)
-  <tier>.xml      pytest's JUnit XML: unit, lxc, molecule-<scenario> (testinfra)
+  <tier>.xml      pytest's JUnit XML: unit, installed, guest-image, lxc, molecule-<scenario> (testinfra)
   molecule-<scenario>.log   molecule's output; a failed scenario's failed tasks are printed again
                   after the table, so the end of a long CI log names the cause
-Usage: summary.py RESULTS_DIR TIER...   (tiers as make names them: lint sanity unit lxc molecule)
+Usage: summary.py RESULTS_DIR TIER...   (tiers as make names them: lint sanity unit installed guest-image lxc
+molecule)
 Exit status 1 when a tier left no result, or, in CI (CI=true), when a real-LXC or molecule test was
 skipped: there every test must run.
 """
