@@ -16,9 +16,10 @@ description:
     (the host variable C(lxstack_passthrough) of the topology inventory plugin, described in
     C(docs/topology.md), "Passthrough profiles"). Changes nothing.
   - "Problems (RV(failures)), each naming the device or key and the fix: no virtualization extensions
-    (C(vmx) or C(svm) flag); the kernel has the IOMMU arguments but there are no IOMMU groups (VT-d or AMD-Vi
-    off in the firmware); a device of the profile absent (by vendor:product ID, PCI address or interface), or
-    another device at its address; an SR-IOV NIC without SR-IOV, or with fewer VFs (C(sriov_totalvfs)) than
+    (C(vmx) or C(svm) flag) when the profile has devices (without devices it is a warning: hugepages and CPU
+    sets also serve guests under software emulation); the kernel has the IOMMU arguments but there are no
+    IOMMU groups (VT-d or AMD-Vi off in the firmware); a device of the profile absent (by vendor:product ID,
+    PCI address or interface), or another device at its address; an SR-IOV NIC without SR-IOV, or with fewer VFs (C(sriov_totalvfs)) than
     asked, or whose VFs have another ID than C(vf_id); hugepages that do not fit below MemTotal minus
     C(reserved_host_memory_mb), or 1G pages on a CPU without C(pdpe1gb); CPUs of C(cpu.dedicated) or
     C(cpu.shared) that the host does not have."
@@ -78,6 +79,13 @@ failures:
   sample:
     - "device gpu-t4 (gpu 10de:1eb8): no PCI device with this vendor:product ID; seat the card, or correct id
       (lspci -nn lists the devices)"
+virtualization:
+  description:
+    - Whether the CPU has virtualization extensions (C(vmx) or C(svm)). Without them a profile with devices fails;
+      one without devices only warns.
+  returned: always
+  type: bool
+  sample: true
 reboot_required:
   description: Whether kernel arguments of the profile are missing from the running kernel's command line.
   returned: always
@@ -227,10 +235,13 @@ def check(profile, root):
     """The result of the module for a validated profile (raises PassthroughError for a bad one)."""
     profile = pt.merge(None, pt.validate(profile)) or {"devices": [], "hugepages": None, "cpu": None, "iommu": "auto"}
     host = read_host(root)
-    failures, devices = [], []
+    failures, devices, warnings = [], [], []
     if not host["flags"] & {"vmx", "svm"}:
-        failures.append("the CPU has no virtualization extensions (no vmx or svm flag in /proc/cpuinfo); turn on "
-                        "Intel VT-x or AMD-V (SVM) in the firmware setup")
+        # a device goes to a guest through VFIO, which needs KVM; hugepages and CPU sets alone serve
+        # guests under software emulation too
+        (failures if profile["devices"] else warnings).append(
+            "the CPU has no virtualization extensions (no vmx or svm flag in /proc/cpuinfo); turn on Intel VT-x or "
+            "AMD-V (SVM) in the firmware setup")
     try:
         args = pt.kernel_args(profile, host["cpu_vendor"])
     except ValueError as exc:
@@ -269,6 +280,8 @@ def check(profile, root):
         "missing_kernel_args": missing,
         "kernel_args": args,
         "devices": devices,
+        "virtualization": bool(host["flags"] & {"vmx", "svm"}),
+        "warnings": warnings,
     }
 
 
@@ -285,11 +298,14 @@ def main():
         result = check(module.params["profile"], module.params["root"])
     except pt.PassthroughError as exc:
         module.fail_json(msg="invalid passthrough profile: %s" % exc, failures=[], reboot_required=False,
-                         missing_kernel_args=[], kernel_args=[], devices=[])
+                         missing_kernel_args=[], kernel_args=[], devices=[], virtualization=False)
     if result["failures"] and module.params["fail_on_error"]:
+        result.pop("warnings", None)
         module.fail_json(msg="passthrough check: %d problem%s: %s" % (
             len(result["failures"]), "" if len(result["failures"]) == 1 else "s", "; ".join(result["failures"])),
             **result)
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
     module.exit_json(**result)
 
 

@@ -142,6 +142,13 @@ def test_1g_pages_need_pdpe1gb(tmp_path, capsys):
     assert result["failures"] == ["hugepages: the CPU has no 1G pages (no pdpe1gb flag in /proc/cpuinfo); use size 2M"]
 
 
+def test_no_virtualization_extensions_only_warn_without_devices(tmp_path, capsys):
+    """Hugepages and CPU sets also serve guests under software emulation; a device needs KVM (VFIO)."""
+    result = run(capsys, profile={"hugepages": {"size": "2M", "count": 64}}, root=str(host_tree(tmp_path, "no_vmx")))
+    assert "failed" not in result and result["failures"] == [], result
+    assert result["virtualization"] is False and result["rc"] == 0, result
+
+
 def test_several_problems_at_once(tmp_path, capsys):
     root = host_tree(tmp_path, "no_vmx")
     shutil.rmtree(root / "sys" / "bus" / "pci" / "devices" / "0000:af:00.0")
