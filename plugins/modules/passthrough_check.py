@@ -15,14 +15,14 @@ description:
   - Reads C(/proc) and C(/sys) of the host and reports what stands between it and its passthrough profile
     (the host variable C(lxstack_passthrough) of the topology inventory plugin, described in
     C(docs/topology.md), "Passthrough profiles"). Changes nothing.
-  - "Problems (RV(failures)), each naming the device or key and the fix: no virtualization extensions
-    (C(vmx) or C(svm) flag) when the profile has devices (without devices it is a warning: hugepages and CPU
-    sets also serve guests under software emulation); the kernel has the IOMMU arguments but there are no
-    IOMMU groups (VT-d or AMD-Vi off in the firmware); a device of the profile absent (by vendor:product ID,
-    PCI address or interface), or another device at its address; an SR-IOV NIC without SR-IOV, or with fewer VFs (C(sriov_totalvfs)) than
-    asked, or whose VFs have another ID than C(vf_id); hugepages that do not fit below MemTotal minus
-    C(reserved_host_memory_mb), or 1G pages on a CPU without C(pdpe1gb); CPUs of C(cpu.dedicated) or
-    C(cpu.shared) that the host does not have."
+  - "Problems (RV(failures)), each naming the device or key and the fix: no virtualization extensions (C(vmx) or
+    C(svm) flag) when the profile has devices (without devices it is a warning: hugepages and CPU sets also serve
+    guests under software emulation); the kernel has the IOMMU arguments but there are no IOMMU groups (VT-d or
+    AMD-Vi off in the firmware); a device of the profile absent (by vendor:product ID, PCI address or interface), or
+    another device at its address; an SR-IOV NIC without SR-IOV, or with fewer VFs (C(sriov_totalvfs)) than asked,
+    or whose VFs have another ID than C(vf_id); hugepages that do not fit below MemTotal minus
+    C(reserved_host_memory_mb), or 1G pages on a CPU without C(pdpe1gb); CPUs of C(cpu.dedicated) or C(cpu.shared)
+    that the host does not have."
   - Reported, and not a problem, are the kernel arguments of the profile that C(/proc/cmdline) lacks
     (RV(missing_kernel_args)); then RV(reboot_required) is true, since they take effect at the next boot.
   - The task fails when there are problems, unless O(fail_on_error=false).
