@@ -18,7 +18,10 @@ description:
   - C(--clear-env) keeps the environment of the controller or the physical host (for example C(PIP_*)
     variables) out of the container; only C(PATH), C(LANG) and C(HOME) are set.
   - Files are streamed through the attached process (C(cat > dest) and C(cat src)), so they also reach a
-    container whose rootfs is an overlay not visible on the host. Over SSH a file to copy is held in memory.
+    container whose rootfs is an overlay not visible on the host. Over SSH a file to copy of 1 MiB or more,
+    and every file to fetch, goes by the C(ssh) plugin's own file transfer to C(~/.cache/lxstack-xfer/) on the
+    physical host (mode 0700, the file removed after) and through C(lxc-attach) there; a smaller file to copy
+    is held in memory and streamed in the same command.
   - Pipelining is supported. The tasks run as root in the container; leave become off for containers
     (a minimal container has no sudo).
   - The SSH leg is Ansible's C(ssh) plugin configured with O(physical_host_address), O(physical_host_user),
@@ -112,6 +115,7 @@ EXAMPLES = r"""
 import os
 import shlex
 import subprocess
+import uuid
 
 from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
 from ansible.module_utils.common.text.converters import to_bytes, to_text
@@ -124,6 +128,12 @@ display = Display()
 
 # what lxc-attach itself prints when the container is stopped or missing
 NOT_RUNNING = b'Failed to get init pid'
+# Over SSH, a file to copy of at least LARGE_FILE bytes, and every file to fetch, goes by the ssh plugin's
+# own file transfer (sftp or scp) to HOST_XFER_DIR on the physical host (under the SSH user's home, made
+# mode 0700) and through lxc-attach there: the ssh plugin gathers a command's output in memory by
+# concatenation, so a 100 MB venv archive through `cat` took most of a minute.
+LARGE_FILE = 1024 * 1024
+HOST_XFER_DIR = '.cache/lxstack-xfer'
 
 
 class Connection(ConnectionBase):
@@ -181,8 +191,9 @@ class Connection(ConnectionBase):
         self._connected = True
         return self
 
-    def _run(self, command, in_data=None, stdin_file=None, stdout_file=None):
-        """Run a shell command in the container; returns (rc, stdout, stderr) as bytes."""
+    def _run(self, command, in_data=None, stdin_file=None, stdout_file=None, host_redirect=''):
+        """Run a shell command in the container; returns (rc, stdout, stderr) as bytes. Over SSH,
+        ``host_redirect`` (e.g. ``' < file'``) follows the lxc-attach command line in the physical host's shell."""
         argv = self._attach_argv(command)
         display.vvvv('LXC-ATTACH EXEC %s' % shlex.join(argv), host=self.container)
         if self._local:
@@ -195,7 +206,7 @@ class Connection(ConnectionBase):
         else:
             if stdin_file is not None:
                 in_data = stdin_file.read()
-            rc, out, err = self._ssh.exec_command(shlex.join(argv), in_data=in_data, sudoable=False)
+            rc, out, err = self._ssh.exec_command(shlex.join(argv) + host_redirect, in_data=in_data, sudoable=False)
             if stdout_file is not None:
                 stdout_file.write(out)
                 out = b''
@@ -210,14 +221,31 @@ class Connection(ConnectionBase):
         self._connect()
         return self._run(cmd, in_data=in_data)
 
+    def _host_exec(self, command):
+        """A shell command on the physical host (over SSH), failing loudly."""
+        rc, _out, err = self._ssh.exec_command(command, sudoable=False)
+        if rc != 0:
+            raise AnsibleError('%s on %s failed: %s' % (command, self._where(), to_text(err).strip()))
+
     def put_file(self, in_path, out_path):
         super().put_file(in_path, out_path)
         self._connect()
         display.vvv('PUT %s TO %s' % (in_path, out_path), host=self.container)
-        if not os.path.exists(to_bytes(in_path, errors='surrogate_or_strict')):
+        b_in_path = to_bytes(in_path, errors='surrogate_or_strict')
+        if not os.path.exists(b_in_path):
             raise AnsibleFileNotFound('file or module does not exist: %s' % in_path)
-        with open(to_bytes(in_path, errors='surrogate_or_strict'), 'rb') as src:
-            rc, _out, err = self._run('cat > %s' % shlex.quote(out_path), stdin_file=src)
+        command = 'cat > %s' % shlex.quote(out_path)
+        if not self._local and os.path.getsize(b_in_path) >= LARGE_FILE:
+            staged = '%s/%s' % (HOST_XFER_DIR, uuid.uuid4().hex)
+            self._host_exec('umask 077 && mkdir -p %s' % HOST_XFER_DIR)
+            try:
+                self._ssh.put_file(in_path, staged)
+                rc, _out, err = self._run(command, host_redirect=' < %s' % shlex.quote(staged))
+            finally:
+                self._host_exec('rm -f %s' % shlex.quote(staged))
+        else:
+            with open(b_in_path, 'rb') as src:
+                rc, _out, err = self._run(command, stdin_file=src)
         if rc != 0:
             raise AnsibleError('failed to transfer %s to %s in container %s: %s'
                                % (in_path, out_path, self.container, to_text(err).strip()))
@@ -226,8 +254,19 @@ class Connection(ConnectionBase):
         super().fetch_file(in_path, out_path)
         self._connect()
         display.vvv('FETCH %s TO %s' % (in_path, out_path), host=self.container)
-        with open(to_bytes(out_path, errors='surrogate_or_strict'), 'wb') as dest:
-            rc, _out, err = self._run('cat %s' % shlex.quote(in_path), stdout_file=dest)
+        command = 'cat %s' % shlex.quote(in_path)
+        if self._local:
+            with open(to_bytes(out_path, errors='surrogate_or_strict'), 'wb') as dest:
+                rc, _out, err = self._run(command, stdout_file=dest)
+        else:
+            staged = '%s/%s' % (HOST_XFER_DIR, uuid.uuid4().hex)
+            self._host_exec('umask 077 && mkdir -p %s' % HOST_XFER_DIR)
+            try:
+                rc, _out, err = self._run(command, host_redirect=' > %s' % shlex.quote(staged))
+                if rc == 0:
+                    self._ssh.fetch_file(staged, out_path)
+            finally:
+                self._host_exec('rm -f %s' % shlex.quote(staged))
         if rc != 0:
             raise AnsibleError('failed to fetch %s from container %s: %s'
                                % (in_path, self.container, to_text(err).strip()))

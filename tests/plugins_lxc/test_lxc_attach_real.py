@@ -40,7 +40,9 @@ def sshd(tmp_path_factory):
     (tmp / 'sshd_config').write_text(
         f'ListenAddress 127.0.0.1\nPort {port}\nHostKey {tmp}/host_key\nPidFile {tmp}/sshd.pid\n'
         f'AuthorizedKeysFile {tmp}/authorized_keys\nPermitRootLogin prohibit-password\n'
-        'PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n')
+        'PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n'
+        # as Debian's sshd: large files to and from containers go by sftp (the connection plugin's LARGE_FILE)
+        'Subsystem sftp /usr/lib/openssh/sftp-server\n')
     os.makedirs('/run/sshd', exist_ok=True)
     proc = subprocess.Popen(['/usr/sbin/sshd', '-D', '-f', str(tmp / 'sshd_config'), '-E', str(tmp / 'sshd.log')])
     deadline = time.monotonic() + 10
@@ -123,8 +125,9 @@ def test_shell_quoting_survives(setup, mode):
 
 @pytest.mark.parametrize('mode', MODES)
 def test_copy_and_fetch_5mb(setup, mode):
+    # LXUT_BLOB_MB=100 times a venv archive's size (pytest -s prints each module's seconds)
     src = setup['tmp'] / f'blob-{mode}'
-    src.write_bytes(os.urandom(5 * 1024 * 1024))
+    src.write_bytes(os.urandom(int(os.environ.get('LXUT_BLOB_MB', '5')) * 1024 * 1024))
     digest = hashlib.sha1(src.read_bytes()).hexdigest()
     result = run(setup, mode, 'ansible.builtin.copy', f'src={src} dest=/root/blob mode=0600')
     assert result['changed'] is True and result['checksum'] == digest, result
@@ -133,6 +136,9 @@ def test_copy_and_fetch_5mb(setup, mode):
     result = run(setup, mode, 'ansible.builtin.fetch', f'src=/root/blob dest={fetched} flat=yes')
     assert result.get('failed') is not True, result
     assert hashlib.sha1(fetched.read_bytes()).hexdigest() == digest
+    if mode == 'ssh':  # both went through the physical host's private staging directory, left empty
+        staged = os.path.expanduser('~/.cache/lxstack-xfer')
+        assert os.stat(staged).st_mode & 0o777 == 0o700 and os.listdir(staged) == [], os.listdir(staged)
     # second copy: unchanged
     assert run(setup, mode, 'ansible.builtin.copy', f'src={src} dest=/root/blob mode=0600')['changed'] is False
 
