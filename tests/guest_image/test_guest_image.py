@@ -204,3 +204,38 @@ def test_boot_without_metadata_reports_failure(image, tmp_path):
     assert found.group(1) == 'failed', found.group(0)
     assert 'no metadata' in found.group(2) and 'within 5s' in found.group(2), found.group(0)
     assert 'address=169.254.169.' in found.group(2), found.group(0)
+
+
+PROBE = REPO / 'roles' / 'compute_host' / 'files' / 'lxstack-kvm-probe.sh'
+
+
+def _probe(*args, accel=None):
+    env = dict(os.environ)
+    env.pop('LXSTACK_KVM_PROBE_ACCEL', None)
+    if accel:
+        env['LXSTACK_KVM_PROBE_ACCEL'] = accel
+    result = subprocess.run(['sh', str(PROBE), *map(str, args)], env=env, capture_output=True, text=True,
+                            check=False, timeout=180)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].split(' ', 1)[0] in ('kvm', 'qemu'), result.stdout
+    return lines[0]
+
+
+def test_kvm_probe_sees_the_image_reach_its_userland(image):
+    # the compute_host role's probe (roles/compute_host/files/lxstack-kvm-probe.sh) with the same boot
+    # under emulation: its detection of a guest that reached its userland, which decides "kvm"
+    line = _probe(image['path'], 60, accel='tcg')
+    assert line.startswith('kvm the test image reached its userland under tcg in '), line
+
+
+def test_kvm_probe_answers_qemu_when_kvm_runs_no_guest(image, tmp_path):
+    assert _probe(tmp_path / 'missing.img', 5) in (
+        'qemu /dev/kvm is absent', 'qemu /dev/kvm cannot be opened',
+        'qemu no test image to probe KVM with (%s)' % (tmp_path / 'missing.img'))
+    # a disk that boots nothing: under emulation the guest never reaches a userland
+    blank = tmp_path / 'blank.img'
+    blank.write_bytes(b'\0' * 1024 * 1024)
+    assert _probe(blank, 5, accel='tcg') == 'qemu a guest under tcg did not reach its userland in 5s'
+    # and this machine's own answer, whatever it is, in the probe's format (here: kvm_pvm runs no guest)
+    print('KVM probe on this machine:', _probe(image['path'], 15))
