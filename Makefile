@@ -1,5 +1,5 @@
 # lxstack.openstack: set-up, deploy and test from a fresh Debian 12 machine.
-#   make aio    host packages, Python venv, collection link, then the AIO deploy
+#   make aio    host packages, Python venv, collection link, then the AIO deploy (aio-destroy: gone)
 #   make test   the same set-up, then lint, sanity, unit and molecule tests
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -30,6 +30,9 @@ APT_PACKAGES += make git shellcheck
 # (dosfstools), mtools and syslinux (its mtools variant, no mount) for the FAT disk, qemu-img
 # (qemu-utils) for the qcow2; qemu-system-x86 (with SeaBIOS) boots it under TCG in tests/guest_image
 APT_PACKAGES += cpio gzip dosfstools mtools syslinux qemu-utils qemu-system-x86
+# the dashboard in a real browser (make aio, tests/aio/horizon_browser.py): headless Chromium and its
+# WebDriver, driven by Selenium (requirements.txt)
+APT_PACKAGES += chromium chromium-driver
 COLLECTION_LINK := collections/ansible_collections/lxstack/openstack
 # Tests read OpenStack's upper-constraints from here (CI cannot reach releases.openstack.org).
 CONSTRAINTS_DIR ?= $(abspath $(CURDIR)/../shared/openstack/upper-constraints)
@@ -44,10 +47,10 @@ TEST_JOBS  ?= 2
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup host-packages aio test lint unit installed guest-image sanity lxc molecule drills previous-release bench fresh clean
+.PHONY: help setup host-packages aio aio-destroy test lint unit installed guest-image sanity lxc molecule drills previous-release bench fresh clean
 
 help:
-	@echo "make aio    set up and deploy an all-in-one cloud"
+	@echo "make aio    set up and deploy an all-in-one cloud (make aio-destroy removes it)"
 	@echo "make test   set up and run every test (lint, sanity, unit, installed, guest-image, lxc, molecule)"
 	@echo "make fresh  the set-up, lint, unit and real-LXC tests on a pristine Debian 12 system (a container)"
 	@echo "make setup | lint | unit | installed | guest-image | sanity | lxc | molecule | drills | previous-release | bench"
@@ -77,9 +80,27 @@ $(COLLECTION_LINK):
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	ln -sfn ../../.. $(COLLECTION_LINK)
 
+# The all-in-one (README, "The all-in-one"): the environment directory AIO_DIR (topology, secrets,
+# openrc, clouds.yaml), then playbooks/aio.yml (the whole site, its healthcheck, the credentials), then
+# the dashboard in a browser (tests/aio/horizon_browser.py). In the sandbox (AIO_SANDBOX=1, the default
+# where PID 1 is not systemd) the whole cloud lives in one simulated host, lxaio-aio1. A second run
+# changes nothing; make aio-destroy removes all of it.
+AIO_DIR     ?= /etc/lxstack/aio
+AIO_SANDBOX ?= $(if $(filter systemd,$(shell cat /proc/1/comm 2>/dev/null)),0,1)
+# upper-constraints: the shared directory beside the checkout when there is one (offline labs, CI),
+# else the official URL; AIO_CONSTRAINTS=<directory or URL prefix> chooses
+AIO_CONSTRAINTS ?= $(if $(wildcard $(CONSTRAINTS_DIR)/*.txt),$(CONSTRAINTS_DIR),)
+AIO_SETTINGS := -e aio_dir=$(AIO_DIR) -e aio_sandbox=$(if $(filter 1,$(AIO_SANDBOX)),true,false) \
+  -e aio_constraints=$(AIO_CONSTRAINTS)
 aio: setup
-	@echo "make aio: the all-in-one deploy is not yet available (it lands with the AIO issue)."
-	@echo "Set-up is done: .venv, host packages and the collection link are in place."
+	$(BIN)/ansible-playbook tests/aio/sandbox.yml $(AIO_SETTINGS)
+	$(BIN)/ansible-playbook -i $(AIO_DIR)/topology.yml playbooks/aio.yml
+	$(BIN)/python tests/aio/horizon_browser.py --env $(AIO_DIR) --screenshot $(AIO_DIR)/horizon.png
+
+aio-destroy: setup
+	@if [ "$(AIO_SANDBOX)" != 1 ] && [ -f $(AIO_DIR)/topology.yml ]; then \
+	  $(BIN)/ansible-playbook -i $(AIO_DIR)/topology.yml playbooks/destroy.yml -e lxstack_destroy_confirm=true; fi
+	$(BIN)/ansible-playbook tests/aio/sandbox.yml $(AIO_SETTINGS) -e aio_state=absent
 
 # Every tier (the fast ones side by side, then molecule), then how many tests each ran (also after a
 # failure; a failed tier stops the ones not started). In CI (CI=true) a skipped real-LXC or molecule
