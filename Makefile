@@ -93,14 +93,14 @@ AIO_CONSTRAINTS ?= $(if $(wildcard $(CONSTRAINTS_DIR)/*.txt),$(CONSTRAINTS_DIR),
 AIO_SETTINGS := -e aio_dir=$(AIO_DIR) -e aio_sandbox=$(if $(filter 1,$(AIO_SANDBOX)),true,false) \
   -e aio_constraints=$(AIO_CONSTRAINTS)
 aio: setup
-	$(BIN)/ansible-playbook tests/aio/sandbox.yml $(AIO_SETTINGS)
+	$(BIN)/ansible-playbook tests/simhosts/aio_sandbox.yml $(AIO_SETTINGS)
 	$(BIN)/ansible-playbook -i $(AIO_DIR)/topology.yml playbooks/aio.yml
 	$(BIN)/python tests/aio/horizon_browser.py --env $(AIO_DIR) --screenshot $(AIO_DIR)/horizon.png
 
 aio-destroy: setup
 	@if [ "$(AIO_SANDBOX)" != 1 ] && [ -f $(AIO_DIR)/topology.yml ]; then \
 	  $(BIN)/ansible-playbook -i $(AIO_DIR)/topology.yml playbooks/destroy.yml -e lxstack_destroy_confirm=true; fi
-	$(BIN)/ansible-playbook tests/aio/sandbox.yml $(AIO_SETTINGS) -e aio_state=absent
+	$(BIN)/ansible-playbook tests/simhosts/aio_sandbox.yml $(AIO_SETTINGS) -e aio_state=absent
 
 # Every tier (the fast ones side by side, then molecule), then how many tests each ran (also after a
 # failure; a failed tier stops the ones not started). In CI (CI=true) a skipped real-LXC or molecule
