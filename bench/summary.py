@@ -217,8 +217,34 @@ def openstack_section(result):
     return [*rows, ""]
 
 
-SECTIONS = {"inventory": inventory_section, "containers": containers_section, "venvs": venvs_section,
-            "fresh": fresh_section, "openstack": openstack_section}
+def aio_section(result):
+    cold, warm = result.get("cold") or {}, result.get("warm") or {}
+    memory = result.get("memory") or {}
+    rows = ["The all-in-one as `make aio` deploys it (`playbooks/aio.yml`), in a sandbox simulated host of its own;"
+            " upper-constraints `%s`." % result.get("constraints", "?"), "",
+            "| figure | measured | goal | met |", "| --- | ---: | ---: | --- |"]
+    for name, label, unit in (("cold_s", "cold deploy from nothing (sandbox + deploy, venvs built)", " s"),
+                              ("warm_s", "warm re-run (changed %s)" % cell(warm.get("changed")), " s"),
+                              ("memory_mb", "peak memory of the whole all-in-one", " MiB")):
+        goal = (result.get("goals") or {}).get(name) or {}
+        rows.append("| %s | %s%s | %s%s | %s |" % (label, cell(goal.get("measured")), unit, cell(goal.get("goal")),
+                                                  unit, cell(goal.get("met"))))
+    rows += ["", "| run | sandbox | playbooks/aio.yml | server ACTIVE | console marker |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for name, run, sandbox in (("cold", cold, result.get("sandbox_s")), ("warm", warm, None)):
+        server = run.get("server") or {}
+        rows.append("| %s | %s | %s s | %s s | %s s |" % (name, "%s s" % cell(sandbox) if sandbox else "-",
+                                                         cell(run.get("wall_s")), cell(server.get("active_s")),
+                                                         cell(server.get("marker_s"))))
+    rows += ["", "Memory (MiB): peak %s (%s), at the end %s of it the processes' own (anonymous)." % (
+        cell(memory.get("peak_mb")), cell(memory.get("read")), cell(memory.get("anon_mb_at_end")))]
+    if result.get("problems"):
+        rows += ["", "Problems of this run: %s." % "; ".join(result["problems"])]
+    return [*rows, ""]
+
+
+SECTIONS = {"aio": aio_section, "inventory": inventory_section, "containers": containers_section,
+            "venvs": venvs_section, "fresh": fresh_section, "openstack": openstack_section}
 
 
 def render(results):
