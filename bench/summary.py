@@ -227,15 +227,15 @@ def aio_section(result):
                               ("warm_s", "warm re-run (changed %s)" % cell(warm.get("changed")), " s"),
                               ("memory_mb", "peak memory of the whole all-in-one", " MiB")):
         goal = (result.get("goals") or {}).get(name) or {}
-        rows.append("| %s | %s%s | %s%s | %s |" % (label, cell(goal.get("measured")), unit, cell(goal.get("goal")),
-                                                  unit, cell(goal.get("met"))))
+        rows.append("| %s | %s%s | %s%s | %s |" % (
+            label, cell(goal.get("measured")), unit, cell(goal.get("goal")), unit, cell(goal.get("met"))))
     rows += ["", "| run | sandbox | playbooks/aio.yml | server ACTIVE | console marker |",
              "| --- | ---: | ---: | ---: | ---: |"]
     for name, run, sandbox in (("cold", cold, result.get("sandbox_s")), ("warm", warm, None)):
         server = run.get("server") or {}
-        rows.append("| %s | %s | %s s | %s s | %s s |" % (name, "%s s" % cell(sandbox) if sandbox else "-",
-                                                         cell(run.get("wall_s")), cell(server.get("active_s")),
-                                                         cell(server.get("marker_s"))))
+        rows.append("| %s | %s | %s s | %s s | %s s |" % (
+            name, "%s s" % cell(sandbox) if sandbox else "-", cell(run.get("wall_s")),
+            cell(server.get("active_s")), cell(server.get("marker_s"))))
     rows += ["", "Memory (MiB): peak %s (%s), at the end %s of it the processes' own (anonymous)." % (
         cell(memory.get("peak_mb")), cell(memory.get("read")), cell(memory.get("anon_mb_at_end")))]
     if result.get("problems"):
