@@ -47,10 +47,11 @@ TEST_JOBS  ?= 2
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup host-packages aio aio-destroy test lint unit installed guest-image sanity lxc molecule drills previous-release bench fresh clean
+.PHONY: help setup host-packages aio aio-destroy tempest test lint unit installed guest-image sanity lxc molecule drills previous-release bench fresh clean
 
 help:
 	@echo "make aio    set up and deploy an all-in-one cloud (make aio-destroy removes it)"
+	@echo "make tempest  OpenStack's smoke tests (tempest) against the all-in-one of make aio"
 	@echo "make test   set up and run every test (lint, sanity, unit, installed, guest-image, lxc, molecule)"
 	@echo "make fresh  the set-up, lint, unit and real-LXC tests on a pristine Debian 12 system (a container)"
 	@echo "make setup | lint | unit | installed | guest-image | sanity | lxc | molecule | drills | previous-release | bench"
@@ -96,6 +97,11 @@ aio: setup
 	$(BIN)/ansible-playbook tests/simhosts/aio_sandbox.yml $(AIO_SETTINGS)
 	$(BIN)/ansible-playbook -i $(AIO_DIR)/topology.yml playbooks/aio.yml
 	$(BIN)/python tests/aio/horizon_browser.py --env $(AIO_DIR) --screenshot $(AIO_DIR)/horizon.png
+
+# OpenStack's own smoke tests against the all-in-one that make aio deployed (playbooks/tempest.yml, from
+# this machine, as a user of the cloud; the workspace is $(AIO_DIR)/tempest). Not in make test: CI's time.
+tempest: setup
+	$(BIN)/ansible-playbook -i $(AIO_DIR)/topology.yml playbooks/tempest.yml
 
 aio-destroy: setup
 	@if [ "$(AIO_SANDBOX)" != 1 ] && [ -f $(AIO_DIR)/topology.yml ]; then \
