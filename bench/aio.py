@@ -37,7 +37,7 @@ import pathlib
 import shutil
 
 import yaml
-from _common import ROOT, BenchError, Run, relative, require, topology_file
+from _common import BIN, ROOT, BenchError, Run, relative, require, topology_file
 from _simhosts import PRECONDITIONS, Playbooks, base_image_build, base_image_unpacked, changed, parse_json, tasks
 from openstack import read_memory
 
@@ -66,7 +66,9 @@ def constraints_dir():
 
 
 def sandbox_args(state="present"):
-    settings = dict(SETTINGS, aio_dir=str(ENV), aio_state=state, aio_constraints=str(constraints_dir()))
+    # `-i localhost,` names localhost: its interpreter is the venv's, as for make aio's implicit localhost
+    settings = dict(SETTINGS, aio_dir=str(ENV), aio_state=state, aio_constraints=str(constraints_dir()),
+                    ansible_python_interpreter=str(BIN / "python"))
     return ["-e", json.dumps(settings)]
 
 
