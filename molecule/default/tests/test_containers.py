@@ -228,6 +228,15 @@ def test_sshd_takes_a_session_for_every_container_of_the_host(host):
     assert found and int(found.group(1)) > len(containers), (found and found.group(0), len(containers))
 
 
+@pytest.mark.testinfra_hosts("ansible://lxc_hosts")
+def test_the_host_bridges_let_the_network_come_online(host):
+    # systemd-networkd manages only the project's bridges here (the host's NIC is ifupdown's): unless a
+    # bridge counts, wait-online waits for its 2-minute timeout, at boot and whenever a package starts a
+    # unit ordered after network-online.target (Open vSwitch's ovs-record-hostname)
+    result = host.run("/usr/lib/systemd/systemd-networkd-wait-online --timeout=10")
+    assert result.rc == 0, "systemd-networkd-wait-online: %s %s" % (result.stdout, result.stderr)
+
+
 @pytest.mark.testinfra_hosts("ansible://lxc_hosts", one=True)
 def test_the_base_image_is_built_once_and_unpacked_on_the_other_hosts(host):
     # copies of one build keep its file times; independent debootstraps would differ
