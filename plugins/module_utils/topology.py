@@ -56,7 +56,7 @@ CATALOG_VAR = "lxstack_service_catalog"
 CATALOG_KEYS = {
     "host_group": (str, True), "container": (bool, True), "log_dir": (str, True), "limits": (dict, False),
     "mounts": (list, False), "frontends": (list, False), "venv": (str, False),
-    "tool_venvs": (list, False),
+    "tool_venvs": (list, False), "enabled": (bool, False),
 }
 
 # Known settings: name -> (default, allowed values or None for any string).
@@ -267,7 +267,8 @@ def catalog(path=None):
             if not isinstance(name, str) or not NAME_RE.match(name):
                 errs.add(kpath, "service names are lower-case identifiers (a-z, 0-9, _)")
             elif _check_keys(spec, CATALOG_KEYS, kpath, errs):
-                out.append((name, _get(spec, "host_group", str), _get(spec, "container", bool)))
+                out.append((name, _get(spec, "host_group", str), _get(spec, "container", bool),
+                            _get(spec, "enabled", bool, True)))
         errs.raise_if_any()
         _CATALOGS[path] = tuple(out)
     return _CATALOGS[path]
@@ -512,8 +513,8 @@ def _load_settings(topo, settings, errs):
 
 def _load_services(topo, data, errs):
     """Catalog merged with ``services:`` overrides -> ordered {name: spec} (disabled included)."""
-    services = {name: {"group": group, "count": None, "container": container, "enabled": True}
-                for name, group, container in catalog()}
+    services = {name: {"group": group, "count": None, "container": container, "enabled": enabled}
+                for name, group, container, enabled in catalog()}
     overrides = _get(data, "services", dict, {}) or {}
     for name, spec in overrides.items():
         path = "services.%s" % name

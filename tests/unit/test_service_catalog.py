@@ -39,7 +39,8 @@ def derived(role, name, variables=None):
 
 def test_the_plugin_catalogue_is_the_role_catalogue():
     assert pathlib.Path(topo_lib.CATALOG_PATH).resolve() == CATALOG_FILE.resolve()
-    assert list(topo_lib.catalog()) == [(name, spec["host_group"], spec["container"]) for name, spec in CATALOG.items()]
+    assert list(topo_lib.catalog()) == [(name, spec["host_group"], spec["container"], spec.get("enabled", True))
+                                      for name, spec in CATALOG.items()]
 
 
 def _catalog_copy(tmp_path, change):
@@ -60,7 +61,34 @@ def test_the_inventory_follows_the_catalogue_file(tmp_path, monkeypatch):
     shutil.copy(REPO / "inventory" / "aio" / "topology.yml", env / "topology.yml")
     topology = topo_lib.load(str(env / "topology.yml"))
     assert topology.service_members["lxtest"] == ["aio1-lxtest"]
-    assert list(topology.services)[:len(CATALOG) + 1] == [*CATALOG, "lxtest"]
+    enabled = [name for name, spec in CATALOG.items() if spec.get("enabled", True)]
+    assert list(topology.services)[:len(enabled) + 1] == [*enabled, "lxtest"]
+
+
+def _aio_with_services(tmp_path, services):
+    data = yaml.safe_load((REPO / "inventory" / "aio" / "topology.yml").read_text())
+    data["services"].update(services)
+    env = tmp_path / "aio"
+    env.mkdir(parents=True)
+    (env / "topology.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return env / "topology.yml"
+
+
+def test_a_service_off_in_the_catalogue_runs_only_where_the_topology_enables_it(tmp_path):
+    """neutron_ovn_gateway: no gateway hosts unless asked, then on the group the topology names."""
+    assert CATALOG["neutron_ovn_gateway"]["enabled"] is False
+    off = topo_lib.load(str(_aio_with_services(tmp_path / "off", {})))
+    assert "neutron_ovn_gateway" not in off.service_members
+    on = topo_lib.load(str(_aio_with_services(
+        tmp_path / "on", {"neutron_ovn_gateway": {"enabled": True, "group": "infra"}})))
+    assert on.service_members["neutron_ovn_gateway"] == ["aio1"]
+
+
+def test_a_service_enabled_on_a_missing_host_group_names_the_group(tmp_path):
+    path = _aio_with_services(tmp_path, {"neutron_ovn_gateway": {"enabled": True}})
+    with pytest.raises(topo_lib.TopologyError) as exc:
+        topo_lib.load(str(path))
+    assert "services.neutron_ovn_gateway.group: unknown host group 'network'" in str(exc.value)
 
 
 @pytest.mark.parametrize("change, where, reason", [
