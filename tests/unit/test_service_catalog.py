@@ -39,8 +39,9 @@ def derived(role, name, variables=None):
 
 def test_the_plugin_catalogue_is_the_role_catalogue():
     assert pathlib.Path(topo_lib.CATALOG_PATH).resolve() == CATALOG_FILE.resolve()
-    assert list(topo_lib.catalog()) == [(name, spec["host_group"], spec["container"], spec.get("enabled", True))
-                                      for name, spec in CATALOG.items()]
+    expected = [(name, spec["host_group"], spec["container"], spec.get("enabled", True))
+                for name, spec in CATALOG.items()]
+    assert list(topo_lib.catalog()) == expected
 
 
 def _catalog_copy(tmp_path, change):
